@@ -1,0 +1,114 @@
+# flip-node - build, test, install, demo, bench.
+#
+# `make` installs missing Debian packages (packages.list), then builds every program
+# into build/bin/ with warnings as errors. `make test` builds a second tree,
+# build/test/, with the crash points of FLIP_CRASH_AT compiled in (test builds only),
+# and runs every unit and integration test. Nothing is written outside build/
+# except by `make install`.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+CXX     ?= c++
+PYTHON  ?= /usr/bin/python3
+VERSION := $(shell cat VERSION)
+SAN     ?=
+
+PKGS     := libcurl jansson openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+           -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wpointer-arith \
+           -Wcast-qual -Wwrite-strings -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c17 $(WARN) -D_GNU_SOURCE -DFLIP_VERSION='"$(VERSION)"' \
+           -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -Ilib -Ijobs $(PKG_CFLAGS)
+LDFLAGS += -pie -Wl,-z,relro,-z,now
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -U_FORTIFY_SOURCE
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+PROGRAMS := flip-poll flip-exec flip-report flipctl
+LIB_SRC  := $(wildcard lib/*.c) $(wildcard jobs/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+# release tree
+OBJ      := $(patsubst %.c,build/obj/%.o,$(LIB_SRC))
+BINS     := $(addprefix build/bin/,$(PROGRAMS))
+# test tree: same sources, crash points compiled in
+TOBJ     := $(patsubst %.c,build/test/obj/%.o,$(LIB_SRC))
+TBINS    := $(addprefix build/test/bin/,$(PROGRAMS))
+UNITS    := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
+
+.PHONY: all deps build test unit integration demo bench install uninstall clean lint fuzz
+all: deps build
+build: $(BINS)
+
+# deps - apt-get install whatever packages.list names and dpkg does not have.
+deps:
+	@missing=$$(sed -e 's/#.*//' packages.list | awk 'NF{print $$1}' | while read -r p; do \
+	    dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed' || echo "$$p"; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:" $$missing; \
+	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	    $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+build/test/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DFLIP_TEST_BUILD -MMD -MP -c -o $@ $<
+
+build/libflip.a: $(OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+build/test/libflip.a: $(TOBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+build/bin/%: bin/%.c build/libflip.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< build/libflip.a $(PKG_LIBS)
+build/test/bin/%: bin/%.c build/test/libflip.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DFLIP_TEST_BUILD $(LDFLAGS) -o $@ $< build/test/libflip.a $(PKG_LIBS)
+build/test/unit/%: tests/unit/%.c build/test/libflip.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DFLIP_TEST_BUILD $(LDFLAGS) -o $@ $< build/test/libflip.a $(PKG_LIBS) -lcmocka
+
+# test - every unit test, then every integration test, one summary line at the end.
+test: deps $(BINS) $(TBINS) $(UNITS)
+	$(PYTHON) tests/run.py --units build/test/unit --bin build/test/bin --release-bin build/bin
+
+unit: deps $(UNITS)
+	$(PYTHON) tests/run.py --units build/test/unit --only-units
+
+demo: deps $(BINS)
+	$(PYTHON) tests/demo.py --bin build/bin
+
+bench: deps $(BINS)
+	$(PYTHON) tests/bench.py --bin build/bin --out docs/benchmarks.md
+
+install: $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/flip $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 timers/*.service timers/*.timer timers/*.path $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	install -m 0644 timers/flip.cron $(DESTDIR)/etc/flip/flip.cron.example
+	install -m 0600 docs/flip.env.example $(DESTDIR)/etc/flip/flip.env.example
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(PROGRAMS)) /etc/flip/flip.cron.example /etc/flip/flip.env.example
+	cd timers && for u in *.service *.timer *.path; do rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/$$u; done
+
+lint:
+	clang-format --dry-run --Werror bin/*.c lib/*.[ch] jobs/*.[ch] tests/unit/*.c
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability -Ilib -Ijobs lib jobs bin
+
+clean:
+	rm -rf build
+
+-include $(OBJ:.o=.d) $(TOBJ:.o=.d)
