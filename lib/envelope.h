@@ -1,0 +1,61 @@
+/*
+ * envelope - FLIP's AES-256-GCM payload envelope (hub-protocol.md).
+ *
+ * SYNOPSIS
+ *	#include "envelope.h"
+ *
+ *	int envelope_open(const unsigned char key[32], const char *wire, size_t wirelen,
+ *			  const char *context, unsigned char **plain, size_t *plainlen,
+ *			  char *err, size_t errlen);
+ *	char *envelope_seal(const unsigned char key[32], const unsigned char *plain,
+ *			    size_t plainlen, const char *context);
+ *	void envelope_fingerprint(const unsigned char key[32], char out[13]);
+ *
+ * DESCRIPTION
+ *	Wire form: standard base64 of the UTF-8 JSON object
+ *	{"v": 1, "kid": "shared", "iv": B64(12 bytes), "ct": B64(ciphertext || 16-byte tag)};
+ *	associated data `FLIP|v1|<kid>|<context>` (context may be "").
+ *
+ *	envelope_open() makes every strict check of hub-protocol.md, each with its own
+ *	message, in this order: wire size cap (ENVELOPE_MAX_WIRE), strict base64, JSON
+ *	object, `v` an integer (not a boolean) equal to 1, `kid`/`iv`/`ct` strings, kid
+ *	known (only "shared"), iv exactly 12 bytes, ct at least 16 bytes, then the tag.
+ *	On success *plain is malloc'd (NUL-terminated; *plainlen excludes the NUL);
+ *	the caller wipes it with OPENSSL_cleanse before free.
+ *	Return values: ENVELOPE_OK; ENVELOPE_EAUTH when the tag does not verify (err:
+ *	"failed authentication"); ENVELOPE_EFORMAT for every other problem (err: the
+ *	specific message, e.g. "Unsupported payload version",
+ *	"No key registered for kid 'x'"). Callers prefix "Invalid payload: ".
+ *
+ *	envelope_seal() returns the malloc'd wire string with a fresh nonce from the
+ *	OpenSSL CSPRNG, in Python's spelling ({"v": 1, "kid": "shared", "iv": ..., "ct": ...}),
+ *	or NULL on failure.
+ *
+ *	envelope_fingerprint() writes the 12 lowercase hex chars of SHA-256 over the
+ *	decoded key (the hub's aes_key_fingerprint) and a NUL.
+ *
+ *	Nothing is printed; no key material is ever copied into err.
+ */
+#ifndef FLIP_ENVELOPE_H
+#define FLIP_ENVELOPE_H
+
+#include <stddef.h>
+
+#define ENVELOPE_MAX_WIRE (16u * 1024 * 1024)
+
+enum { ENVELOPE_OK = 0, ENVELOPE_EFORMAT = -1, ENVELOPE_EAUTH = -2 };
+
+int envelope_open(const unsigned char key[32], const char *wire, size_t wirelen,
+		  const char *context, unsigned char **plain, size_t *plainlen, char *err,
+		  size_t errlen);
+char *envelope_seal(const unsigned char key[32], const unsigned char *plain, size_t plainlen,
+		    const char *context);
+void envelope_fingerprint(const unsigned char key[32], char out[13]);
+
+#ifdef FLIP_TEST_BUILD
+/* envelope_seal_with_nonce - envelope_seal with a caller's nonce (known-answer tests only) */
+char *envelope_seal_with_nonce(const unsigned char key[32], const unsigned char nonce[12],
+			       const unsigned char *plain, size_t plainlen, const char *context);
+#endif
+
+#endif
