@@ -1,0 +1,166 @@
+/*
+ * durable - write-fsync-rename files and capped reads (see durable.h).
+ */
+#include "durable.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* durable_fsync_dir - make a directory's entries durable */
+int durable_fsync_dir(int dirfd)
+{
+	if (fsync(dirfd) < 0 && errno != EINVAL)
+		return -1;
+	return 0;
+}
+
+static int durable_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* durable_write - write a whole file under a temporary name, fsync, rename */
+int durable_write(int dirfd, const char *file, const void *data, size_t len, int mode)
+{
+	char tmp[256];
+	int fd, saved;
+
+	if (snprintf(tmp, sizeof(tmp), ".%s.tmp.%ld", file, (long)getpid()) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	(void)unlinkat(dirfd, tmp, 0);	/* a stale one from a crashed run with our pid */
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	if (durable_write_all(fd, data, len) < 0 || fsync(fd) < 0)
+		goto fail;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (renameat(dirfd, tmp, dirfd, file) < 0)
+		goto fail;
+	return durable_fsync_dir(dirfd);
+fail:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	(void)unlinkat(dirfd, tmp, 0);
+	errno = saved;
+	return -1;
+}
+
+/* durable_write_json - a JSON value as one compact ASCII line */
+int durable_write_json(int dirfd, const char *file, json_t *value, int mode)
+{
+	char *text = json_dumps(value, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+	int rc;
+
+	if (text == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	size_t n = strlen(text);
+	char *line = realloc(text, n + 2);
+	if (line == NULL) {
+		free(text);
+		errno = ENOMEM;
+		return -1;
+	}
+	line[n] = '\n';
+	line[n + 1] = 0;
+	rc = durable_write(dirfd, file, line, n + 1, mode);
+	free(line);
+	return rc;
+}
+
+/* durable_read - read a regular file of at most cap bytes */
+int durable_read(int dirfd, const char *file, size_t cap, char **data, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t have = 0;
+	int fd, saved;
+
+	*data = NULL;
+	*len = 0;
+	fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if ((unsigned long long)st.st_size > cap) {
+		errno = EFBIG;
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL)
+		goto fail;
+	for (;;) {
+		ssize_t r = read(fd, buf + have, (size_t)st.st_size + 1 - have);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		have += (size_t)r;
+		if (have > (size_t)st.st_size) {	/* grew under us */
+			errno = EFBIG;
+			goto fail;
+		}
+	}
+	close(fd);
+	buf[have] = 0;
+	*data = buf;
+	*len = have;
+	return 0;
+fail:
+	saved = errno;
+	free(buf);
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* durable_mkdir - a directory that exists afterwards, and is one */
+int durable_mkdir(int dirfd, const char *name, int mode)
+{
+	struct stat st;
+
+	if (mkdirat(dirfd, name, (mode_t)mode) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -1;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}

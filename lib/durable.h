@@ -1,0 +1,43 @@
+/*
+ * durable - files that are either wholly there or not at all.
+ *
+ * SYNOPSIS
+ *	#include "durable.h"
+ *
+ *	int durable_write(int dirfd, const char *file, const void *data, size_t len, int mode);
+ *	int durable_write_json(int dirfd, const char *file, json_t *value, int mode);
+ *	int durable_read(int dirfd, const char *file, size_t cap, char **data, size_t *len);
+ *	int durable_fsync_dir(int dirfd);
+ *	int durable_mkdir(int dirfd, const char *name, int mode);
+ *
+ * DESCRIPTION
+ *	durable_write() writes data to `.<file>.tmp.<pid>` in dirfd (O_NOFOLLOW,
+ *	O_EXCL after removing a stale temporary of ours), fsyncs it, renames it over
+ *	file and fsyncs the directory: a reader sees the old file or the new one,
+ *	never half of either, and after return the new one survives a power cut. On
+ *	any failure (disk full included) the temporary is removed and the old file is
+ *	left as it was. durable_write_json() writes jansson's compact, ASCII-only text
+ *	plus a newline.
+ *
+ *	durable_read() reads a regular file (O_NOFOLLOW) of at most cap bytes into a
+ *	malloc'd NUL-terminated buffer; a larger file fails with EFBIG.
+ *
+ *	durable_mkdir() creates a directory if missing and checks that what is there
+ *	is a directory (not a link).
+ *
+ * DIAGNOSTICS
+ *	0 on success, -1 with errno set. Nothing is printed.
+ */
+#ifndef FLIP_DURABLE_H
+#define FLIP_DURABLE_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+int durable_write(int dirfd, const char *file, const void *data, size_t len, int mode);
+int durable_write_json(int dirfd, const char *file, json_t *value, int mode);
+int durable_read(int dirfd, const char *file, size_t cap, char **data, size_t *len);
+int durable_fsync_dir(int dirfd);
+int durable_mkdir(int dirfd, const char *name, int mode);
+
+#endif

@@ -1,0 +1,486 @@
+/*
+ * spool - the atomic spool directory (see spool.h for the contract).
+ *
+ * Why directories and renames: a job's state is the directory it sits in, so a
+ * state change is one rename(2), which the kernel makes atomic. Every file inside a
+ * job is written by durable_write (write-fsync-rename), so a program that crashes at
+ * any instruction leaves either the old state or the new one, never a mixture.
+ * Postfix's queue manager works the same way for the same reason.
+ *
+ * Job directories are opened once (dirfd) and everything inside is addressed
+ * relative to that descriptor, so a rename of the job by another program cannot
+ * make us write into the wrong place half-way through.
+ */
+#include "spool.h"
+
+#include "durable.h"
+#include "ident.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const spool_states[SPOOL_NSTATES] = {
+	"tmp", "new", "cur", "out", "done", "failed", "hold",
+};
+
+#define SPOOL_SEQ_MAX 9999999999999999ULL
+
+/* spool_state_name - a state's directory name */
+const char *spool_state_name(enum spool_state st)
+{
+	return st < SPOOL_NSTATES ? spool_states[st] : "?";
+}
+
+/* spool_state_parse - a directory name to its state, -1 when unknown */
+int spool_state_parse(const char *name)
+{
+	for (int i = 0; i < SPOOL_NSTATES; i++)
+		if (strcmp(name, spool_states[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* spool_open - open (and complete) the spool at root */
+int spool_open(struct spool *sp, const char *root, char *err, size_t errlen)
+{
+	struct stat st;
+
+	memset(sp, 0, sizeof(*sp));
+	sp->rootfd = sp->lockfd = -1;
+	for (int i = 0; i < SPOOL_NSTATES; i++)
+		sp->statefd[i] = -1;
+	if (mkdir(root, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create spool %s: %s (run flipctl init as root)",
+			 root, strerror(errno));
+		return -1;
+	}
+	sp->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sp->rootfd < 0) {
+		snprintf(err, errlen, "cannot open spool %s: %s", root, strerror(errno));
+		return -1;
+	}
+	if (fstat(sp->rootfd, &st) < 0 || (st.st_mode & 0022) || st.st_uid != geteuid()) {
+		snprintf(err, errlen,
+			 "spool %s must be owned by this user and not writable by others "
+			 "(run: chown $(id -un) %s && chmod 700 %s)", root, root, root);
+		goto fail;
+	}
+	for (int i = 0; i < SPOOL_NSTATES; i++) {
+		if (durable_mkdir(sp->rootfd, spool_states[i], 0700) < 0)
+			goto sysfail;
+		sp->statefd[i] = openat(sp->rootfd, spool_states[i],
+					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sp->statefd[i] < 0)
+			goto sysfail;
+	}
+	sp->root = strdup(root);
+	if (sp->root == NULL)
+		goto sysfail;
+	return 0;
+sysfail:
+	snprintf(err, errlen, "spool %s: %s", root, strerror(errno));
+fail:
+	spool_close(sp);
+	return -1;
+}
+
+/* spool_close - release descriptors and the lock */
+void spool_close(struct spool *sp)
+{
+	for (int i = 0; i < SPOOL_NSTATES; i++)
+		if (sp->statefd[i] >= 0)
+			close(sp->statefd[i]);
+	if (sp->rootfd >= 0)
+		close(sp->rootfd);
+	if (sp->lockfd >= 0)
+		close(sp->lockfd);
+	free(sp->root);
+	memset(sp, 0, sizeof(*sp));
+	sp->rootfd = sp->lockfd = -1;
+	for (int i = 0; i < SPOOL_NSTATES; i++)
+		sp->statefd[i] = -1;
+}
+
+/* spool_lock - the program's exclusive lock: 1 held, 0 busy, -1 error */
+int spool_lock(struct spool *sp, const char *name)
+{
+	char file[64];
+	int fd;
+
+	snprintf(file, sizeof(file), ".%s.lock", name);
+	fd = openat(sp->rootfd, file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int saved = errno;
+		close(fd);
+		if (saved == EWOULDBLOCK)
+			return 0;
+		errno = saved;
+		return -1;
+	}
+	if (sp->lockfd >= 0)
+		close(sp->lockfd);
+	sp->lockfd = fd;
+	return 1;
+}
+
+/* spool_seq_reserve - n consecutive sequence numbers, durably */
+int spool_seq_reserve(struct spool *sp, unsigned n, unsigned long long *first)
+{
+	char *text = NULL, *end;
+	char buf[32];
+	size_t len;
+	unsigned long long last = 0;
+
+	if (durable_read(sp->rootfd, "seq", 64, &text, &len) == 0) {
+		errno = 0;
+		last = strtoull(text, &end, 10);
+		if (errno || end == text || (*end != '\n' && *end != 0)) {
+			free(text);
+			errno = EINVAL;	/* a damaged seq file: refuse rather than reuse numbers */
+			return -1;
+		}
+		free(text);
+	} else if (errno != ENOENT) {
+		return -1;
+	}
+	if (last + n > SPOOL_SEQ_MAX) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	*first = last + 1;
+	snprintf(buf, sizeof(buf), "%llu\n", last + n);
+	return durable_write(sp->rootfd, "seq", buf, strlen(buf), 0600);
+}
+
+static int spool_name_seq(const char *name, unsigned long long *seq)
+{
+	char digits[17];
+
+	if (!ident_ok(IDENT_JOB_NAME, name))
+		return -1;
+	memcpy(digits, name, 16);
+	digits[16] = 0;
+	*seq = strtoull(digits, NULL, 10);
+	return 0;
+}
+
+static int spool_job_init(struct spool *sp, enum spool_state st, const char *name,
+			  struct job *job)
+{
+	memset(job, 0, sizeof(*job));
+	job->dirfd = job->lockfd = -1;
+	if (strlen(name) >= sizeof(job->name) || spool_name_seq(name, &job->seq) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	job->sp = sp;
+	job->state = st;
+	strcpy(job->name, name);
+	job->task_id = job->name + 17;
+	return 0;
+}
+
+/* spool_job_open - open an existing job directory */
+int spool_job_open(struct spool *sp, enum spool_state st, const char *name, struct job *job)
+{
+	if (spool_job_init(sp, st, name, job) < 0)
+		return -1;
+	job->dirfd = openat(sp->statefd[st], name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return job->dirfd < 0 ? -1 : 0;
+}
+
+/* spool_job_create - a new, empty job in tmp/ */
+int spool_job_create(struct spool *sp, unsigned long long seq, const char *task_id,
+		     struct job *job)
+{
+	char name[SPOOL_NAME_MAX];
+
+	if (!ident_ok(IDENT_TASK_ID, task_id) || seq == 0 || seq > SPOOL_SEQ_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(name, sizeof(name), "%016llu-%s", seq, task_id);
+	if (spool_job_init(sp, SPOOL_TMP, name, job) < 0)
+		return -1;
+	if (mkdirat(sp->statefd[SPOOL_TMP], name, 0700) < 0)
+		return -1;
+	job->dirfd = openat(sp->statefd[SPOOL_TMP], name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return job->dirfd < 0 ? -1 : 0;
+}
+
+/* spool_job_claim - flock the job directory: 1 ours, 0 someone else's, -1 error */
+int spool_job_claim(struct job *job)
+{
+	if (flock(job->dirfd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ? 0 : -1;
+	job->lockfd = job->dirfd;
+	return 1;
+}
+
+/* spool_job_write - write one file of the job atomically */
+int spool_job_write(struct job *job, const char *file, const void *data, size_t len)
+{
+	return durable_write(job->dirfd, file, data, len, 0600);
+}
+
+/* spool_job_write_json - write one JSON file of the job atomically */
+int spool_job_write_json(struct job *job, const char *file, json_t *value)
+{
+	return durable_write_json(job->dirfd, file, value, 0600);
+}
+
+/* spool_job_read - read one file of the job, at most cap bytes */
+int spool_job_read(struct job *job, const char *file, size_t cap, char **data, size_t *len)
+{
+	return durable_read(job->dirfd, file, cap, data, len);
+}
+
+/* spool_job_read_json - read and parse one JSON file of the job (NULL on error) */
+json_t *spool_job_read_json(struct job *job, const char *file, size_t cap)
+{
+	char *text;
+	size_t len;
+	json_t *v;
+
+	if (durable_read(job->dirfd, file, cap, &text, &len) < 0)
+		return NULL;
+	v = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
+	free(text);
+	if (v == NULL)
+		errno = EINVAL;
+	return v;
+}
+
+/* spool_job_exists - does the job hold this file */
+int spool_job_exists(struct job *job, const char *file)
+{
+	struct stat st;
+
+	return fstatat(job->dirfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+/* spool_job_unlink - remove a file of the job, durably */
+int spool_job_unlink(struct job *job, const char *file)
+{
+	if (unlinkat(job->dirfd, file, 0) < 0 && errno != ENOENT)
+		return -1;
+	return durable_fsync_dir(job->dirfd);
+}
+
+/* spool_job_move - one rename of the job directory to another state */
+int spool_job_move(struct job *job, enum spool_state to, int sync_parents)
+{
+	struct spool *sp = job->sp;
+
+	if (fsync(job->dirfd) < 0)
+		return -1;
+	if (renameat(sp->statefd[job->state], job->name, sp->statefd[to], job->name) < 0)
+		return -1;
+	if (sync_parents &&
+	    (durable_fsync_dir(sp->statefd[to]) < 0 ||
+	     durable_fsync_dir(sp->statefd[job->state]) < 0))
+		return -1;
+	job->state = to;
+	return 0;
+}
+
+/* spool_sync_state - fsync one state directory after several moves into or out of it */
+int spool_sync_state(struct spool *sp, enum spool_state st)
+{
+	return durable_fsync_dir(sp->statefd[st]);
+}
+
+/* spool_job_log - append a line to the job's own log (best effort, no secrets) */
+void spool_job_log(struct job *job, const char *fmt, ...)
+{
+	char line[1024];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+	int fd, n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);
+	va_start(ap, fmt);
+	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (m < 0)
+		return;
+	n += m;
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	fd = openat(job->dirfd, "log", O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	ssize_t w = write(fd, line, (size_t)n);
+	(void)w;
+	close(fd);
+}
+
+/* spool_job_close - release the job's descriptor (and so its claim) */
+void spool_job_close(struct job *job)
+{
+	if (job->dirfd >= 0)
+		close(job->dirfd);
+	job->dirfd = job->lockfd = -1;
+}
+
+static int spool_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* spool_list - the jobs of one state, in seq order */
+int spool_list(struct spool *sp, enum spool_state st, char ***names, size_t *n)
+{
+	DIR *d;
+	struct dirent *de;
+	char **v = NULL;
+	size_t cnt = 0, cap = 0;
+	int fd;
+
+	*names = NULL;
+	*n = 0;
+	fd = dup(sp->statefd[st]);
+	if (fd < 0)
+		return -1;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -1;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (!ident_ok(IDENT_JOB_NAME, de->d_name))
+			continue;	/* ., .., temporaries, anything foreign */
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			char **nv = realloc(v, ncap * sizeof(*v));
+			if (nv == NULL)
+				goto fail;
+			v = nv;
+			cap = ncap;
+		}
+		if ((v[cnt] = strdup(de->d_name)) == NULL)
+			goto fail;
+		cnt++;
+	}
+	closedir(d);
+	/* zero-padded seq first: lexical order is the hub's order */
+	if (cnt > 1)
+		qsort(v, cnt, sizeof(*v), spool_name_cmp);
+	*names = v;
+	*n = cnt;
+	return 0;
+fail:
+	closedir(d);
+	spool_list_free(v, cnt);
+	errno = ENOMEM;
+	return -1;
+}
+
+/* spool_list_free - free what spool_list returned */
+void spool_list_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* spool_find - the job holding task_id, in any state but tmp/ */
+int spool_find(struct spool *sp, const char *task_id, struct job *job)
+{
+	if (!ident_ok(IDENT_TASK_ID, task_id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	/*
+	 * A directory scan per lookup: the spool holds at most the retention window of
+	 * jobs (done/ is purged), and flip-poll looks up at most 50 ids a cycle, so
+	 * an index would be a second source of truth for little gain.
+	 */
+	for (int st = SPOOL_NEW; st < SPOOL_NSTATES; st++) {
+		char **names;
+		size_t n;
+		int found = 0;
+
+		if (spool_list(sp, (enum spool_state)st, &names, &n) < 0)
+			return -1;
+		for (size_t i = 0; i < n && !found; i++) {
+			if (strcmp(names[i] + 17, task_id) == 0) {
+				found = spool_job_open(sp, (enum spool_state)st, names[i], job) == 0;
+				if (!found && errno != ENOENT) {
+					spool_list_free(names, n);
+					return -1;
+				}
+			}
+		}
+		spool_list_free(names, n);
+		if (found)
+			return 1;
+	}
+	return 0;
+}
+
+static int spool_remove_tree(int parentfd, const char *name, int depth)
+{
+	int fd;
+	DIR *d;
+	struct dirent *de;
+
+	if (depth > 4) {
+		errno = ELOOP;
+		return -1;
+	}
+	fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return unlinkat(parentfd, name, 0);
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_DIR)
+			spool_remove_tree(fd, de->d_name, depth + 1);
+		else
+			unlinkat(fd, de->d_name, 0);
+	}
+	closedir(d);
+	return unlinkat(parentfd, name, AT_REMOVEDIR);
+}
+
+/* spool_clean_tmp - remove jobs a crashed flip-poll left half-written in tmp/ */
+int spool_clean_tmp(struct spool *sp)
+{
+	char **names;
+	size_t n;
+	int removed = 0;
+
+	if (spool_list(sp, SPOOL_TMP, &names, &n) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (spool_remove_tree(sp->statefd[SPOOL_TMP], names[i], 0) == 0)
+			removed++;
+	spool_list_free(names, n);
+	if (removed)
+		durable_fsync_dir(sp->statefd[SPOOL_TMP]);
+	return removed;
+}
