@@ -1,0 +1,67 @@
+/*
+ * jobs - the task handlers and how flip-exec finds them.
+ *
+ * SYNOPSIS
+ *	#include "jobs.h"
+ *
+ *	const struct jobs_entry *jobs_lookup(const char *task_type);
+ *	void jobs_answer_free(struct job_answer *a);
+ *	int jobs_answer_fail(struct job_answer *a, int status, const char *fmt, ...);
+ *
+ * DESCRIPTION
+ *	A handler takes a parsed, validated task (ctx) and fills an answer: either
+ *	JOB_ANSWER (success with a result text, or a failure with a message and an
+ *	HTTP-like status to report) or JOB_TRANSIENT (the OMOP database, the PACS or
+ *	the local disk is unavailable: the job goes back to new/ and is retried with
+ *	backoff until FLIP_TRANSIENT_GIVE_UP_SECONDS, then reported as
+ *	"503: <service> unavailable"). Handlers are idempotent: a job may run again
+ *	after a crash or a hub re-delivery. Handlers log through log.h and the job's
+ *	own log, never SQL text, accession numbers or patient values.
+ *
+ *	jobs_lookup() returns the entry for one of the seven task types (NULL for an
+ *	unknown type, which flip-poll has already refused). A type whose handler is not
+ *	written yet answers "501: <type> is not available on this node yet".
+ */
+#ifndef FLIP_JOBS_H
+#define FLIP_JOBS_H
+
+#include <jansson.h>
+
+#include "config.h"
+#include "node.h"
+#include "spool.h"
+
+enum job_outcome { JOB_ANSWER, JOB_TRANSIENT };
+
+struct job_ctx {
+	struct node *node;
+	struct job *job;		/* the spool job (its log), NULL when run outside the spool */
+	const char *task_id;
+	const char *task_type;
+	json_t *payload;		/* borrowed, validated by task_payload_check */
+};
+
+struct job_answer {
+	enum job_outcome outcome;
+	int success;
+	char *result_text;		/* success: JSON text for "result", NULL for null */
+	char *error;			/* failure: the message, "<status>: <detail>" form */
+	int status_code;		/* failure: 0 when unknown */
+	json_t *cohort;			/* body for POST /cohort/results, or NULL */
+	char service[32];		/* transient: "omop", "pacs", "disk" */
+	json_t *detail;			/* audit detail for task.finished (counts only), or NULL */
+};
+
+typedef void jobs_handler(struct job_ctx *ctx, struct job_answer *a);
+
+struct jobs_entry {
+	const char *task_type;
+	jobs_handler *run;
+};
+
+const struct jobs_entry *jobs_lookup(const char *task_type);
+void jobs_answer_free(struct job_answer *a);
+int jobs_answer_fail(struct job_answer *a, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

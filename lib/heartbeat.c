@@ -1,0 +1,216 @@
+/*
+ * heartbeat - liveness and identity against the hub (see heartbeat.h).
+ *
+ * The hub marks a trust offline 30 s after its last heartbeat, and flip-poll runs
+ * every 5 s, so a heartbeat must never wait behind anything else: it is the first
+ * call of every poll cycle and its probes are local and cheap.
+ */
+#include "heartbeat.h"
+
+#include "durable.h"
+#include "envelope.h"
+#include "log.h"
+#include "task.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HEARTBEAT_STATE_FILE "hub.json"
+#define HEARTBEAT_BACKLOG_DEGRADED 600	/* seconds a result may wait in out/ before "degraded" */
+
+static long heartbeat_ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000L + (t1.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
+/* heartbeat_spool_status - healthy, degraded (backlog or disk nearly full) or down */
+static const char *heartbeat_spool_status(struct node *n)
+{
+	struct statvfs vfs;
+	char **names;
+	size_t cnt;
+	const char *status = "healthy";
+
+	if (!n->have_spool || statvfs(n->cfg.spool_dir, &vfs) < 0)
+		return "down";
+	if (vfs.f_blocks && (double)vfs.f_bavail / (double)vfs.f_blocks < 0.05)
+		status = "degraded";
+	if (spool_list(&n->sp, SPOOL_OUT, &names, &cnt) < 0)
+		return "down";
+	if (cnt > 0) {
+		struct job job;
+		if (spool_job_open(&n->sp, SPOOL_OUT, names[0], &job) == 0) {
+			struct stat st;
+			if (fstat(job.dirfd, &st) == 0 &&
+			    time(NULL) - st.st_mtime > HEARTBEAT_BACKLOG_DEGRADED)
+				status = "degraded";
+			spool_job_close(&job);
+		}
+	}
+	spool_list_free(names, cnt);
+	return status;
+}
+
+/* heartbeat_snapshot - the health snapshot the hub accepts */
+json_t *heartbeat_snapshot(struct node *n)
+{
+	struct timespec t0;
+	char collected[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	const char *spool_status;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	spool_status = heartbeat_spool_status(n);
+	gmtime_r(&now, &tm);
+	strftime(collected, sizeof(collected), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_pack("{s:{s:{s:s,s:s,s:n},s:{s:s,s:n,s:I}},s:s}",
+			 "services",
+			 "flip-node", "status", "healthy", "version", FLIP_VERSION, "response_ms",
+			 "spool", "status", spool_status, "version", "response_ms",
+			 (json_int_t)heartbeat_ms_since(&t0),
+			 "collected_at", collected);
+}
+
+/* heartbeat_previous_trust - the trust id of the last kept reply, "" when none */
+static void heartbeat_previous_trust(int sfd, char *out, size_t outlen)
+{
+	char *text;
+	size_t len;
+	json_t *v;
+
+	out[0] = 0;
+	if (sfd < 0 || durable_read(sfd, HEARTBEAT_STATE_FILE, 1 << 20, &text, &len) < 0)
+		return;
+	v = json_loadb(text, len, 0, NULL);
+	free(text);
+	const char *id = json_string_value(json_object_get(json_object_get(v, "reply"), "trust_id"));
+	if (id)
+		snprintf(out, outlen, "%s", id);
+	json_decref(v);
+}
+
+/* heartbeat_keep - keep the reply for flipctl status */
+static void heartbeat_keep(int sfd, json_t *reply, const struct hub_reply *r, int fp_match)
+{
+	char ts[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (sfd < 0)
+		return;
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_t *state = json_pack("{s:s,s:O,s:s,s:f,s:i}", "received_at", ts, "reply", reply,
+				  "hub_date", r->date, "seconds", r->seconds,
+				  "fingerprint_match", fp_match);
+	if (state == NULL || durable_write_json(sfd, HEARTBEAT_STATE_FILE, state, 0600) < 0)
+		log_warn("cannot keep the heartbeat reply in FLIP_STATE_DIR: %s", strerror(errno));
+	json_decref(state);
+}
+
+static int heartbeat_uuid_equal(const char *a, const char *b)
+{
+	char ca[37], cb[37];
+
+	if (task_uuid_canonical(a, ca) == 0 && task_uuid_canonical(b, cb) == 0)
+		return strcmp(ca, cb) == 0;
+	return strcmp(a, b) == 0;
+}
+
+/* heartbeat_check_reply - identity and key fingerprint checks on a 200 reply */
+static int heartbeat_check_reply(struct node *n, const struct hub_reply *r, char *err,
+				 size_t errlen)
+{
+	json_t *reply = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, NULL);
+	const char *id, *name, *fp;
+	char prev[128], ours[13];
+	int rc = HEARTBEAT_OK, fp_match = -1;
+	int sfd = node_state_dirfd(n, NULL);
+
+	if (!json_is_object(reply)) {
+		snprintf(err, errlen, "hub heartbeat reply is not a JSON object");
+		rc = HEARTBEAT_FAILED;
+		goto out;
+	}
+	id = json_string_value(json_object_get(reply, "trust_id"));
+	name = json_string_value(json_object_get(reply, "trust_name"));
+	fp = json_string_value(json_object_get(reply, "aes_key_fingerprint"));
+	if (id != NULL) {
+		heartbeat_previous_trust(sfd, prev, sizeof(prev));
+		if (strcmp(prev, id) != 0)
+			log_info("authenticated to hub as trust %s (%s)", name ? name : "?", id);
+		if (n->cfg.expected_trust_id && !heartbeat_uuid_equal(id, n->cfg.expected_trust_id)) {
+			snprintf(err, errlen,
+				 "the hub answered as trust %s (%s) but EXPECTED_TRUST_ID is %s: "
+				 "this host has another trust's kit; fix the kit file, do not retry",
+				 name ? name : "?", id, n->cfg.expected_trust_id);
+			rc = HEARTBEAT_IDENTITY;
+		}
+	}
+	if (fp != NULL) {
+		envelope_fingerprint(n->cfg.aes_key, ours);
+		fp_match = strcasecmp(fp, ours) == 0;
+		if (!fp_match)
+			log_error("AES key fingerprint mismatch: the hub holds %.12s, this node %s; "
+				  "the kit file is stale: install the current kit's AES_KEY_BASE64",
+				  fp, ours);
+	}
+	heartbeat_keep(sfd, reply, r, fp_match);
+out:
+	if (sfd >= 0)
+		close(sfd);
+	json_decref(reply);
+	return rc;
+}
+
+/* heartbeat_send - one heartbeat, with the 422 fallback */
+int heartbeat_send(struct node *n, struct hub *h, int with_snapshot, char *err, size_t errlen)
+{
+	struct hub_reply r;
+	char *body = NULL, detail[320];
+	int rc;
+
+	if (with_snapshot) {
+		json_t *snap = heartbeat_snapshot(n);
+		body = snap ? json_dumps(snap, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+		json_decref(snap);
+	}
+	hub_call(h, "POST", "/trust/heartbeat", body, body ? strlen(body) : 0, &r);
+	if (r.status == 422 && body != NULL) {
+		log_warn("the hub refused the health snapshot (422: %s); sent a bodyless heartbeat",
+			 hub_detail(&r, detail, sizeof(detail)));
+		hub_reply_free(&r);
+		hub_call(h, "POST", "/trust/heartbeat", NULL, 0, &r);
+	}
+	free(body);
+	hub_detail(&r, detail, sizeof(detail));
+	if (r.status == 200) {
+		rc = heartbeat_check_reply(n, &r, err, errlen);
+	} else if (r.status == 401) {
+		snprintf(err, errlen,
+			 "the hub refused the API key (401: %s); check TRUST_API_KEY and "
+			 "TRUST_API_KEY_HEADER, and that the hub holds `flipctl key-hash`",
+			 detail);
+		rc = HEARTBEAT_AUTH;
+	} else {
+		if (r.status)
+			snprintf(err, errlen, "heartbeat failed: HTTP %ld: %s", r.status, detail);
+		else
+			snprintf(err, errlen, "heartbeat failed: %s", detail);
+		rc = HEARTBEAT_FAILED;
+	}
+	hub_reply_free(&r);
+	return rc;
+}

@@ -1,0 +1,44 @@
+/*
+ * heartbeat - tell the hub this trust is alive, and check who the hub says we are.
+ *
+ * SYNOPSIS
+ *	#include "heartbeat.h"
+ *
+ *	int heartbeat_send(struct node *n, struct hub *h, int with_snapshot,
+ *			   char *err, size_t errlen);
+ *	json_t *heartbeat_snapshot(struct node *n);
+ *
+ * DESCRIPTION
+ *	heartbeat_send() POSTs /trust/heartbeat with a health snapshot (or no body at
+ *	all when with_snapshot is 0; never "{}"). A 422 answer to a snapshot is
+ *	followed at once by one bodyless heartbeat, so liveness is never lost to a
+ *	schema disagreement. On 200 the reply is kept in FLIP_STATE_DIR/hub.json for
+ *	flipctl status; the first reply naming a trust (or a different one than last
+ *	time) is logged "authenticated to hub as trust <name> (<id>)"; a trust id other
+ *	than EXPECTED_TRUST_ID is HEARTBEAT_IDENTITY; an aes_key_fingerprint other than
+ *	ours is logged as an error naming both (a stale kit) and is not fatal.
+ *
+ *	heartbeat_snapshot() probes the node's own components cheaply (well under a
+ *	second): flip-node itself, the spool (writable, backlog age, free space).
+ *	Components whose modules are not on this node yet are not reported.
+ *
+ * DIAGNOSTICS
+ *	HEARTBEAT_OK, HEARTBEAT_FAILED (no answer, 429, 5xx, another status: transient),
+ *	HEARTBEAT_AUTH (401: the API key was refused), HEARTBEAT_IDENTITY (wrong
+ *	trust: exit 2). err says what happened and what to do.
+ */
+#ifndef FLIP_HEARTBEAT_H
+#define FLIP_HEARTBEAT_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#include "hub.h"
+#include "node.h"
+
+enum { HEARTBEAT_OK = 0, HEARTBEAT_FAILED = 1, HEARTBEAT_AUTH = 2, HEARTBEAT_IDENTITY = 3 };
+
+int heartbeat_send(struct node *n, struct hub *h, int with_snapshot, char *err, size_t errlen);
+json_t *heartbeat_snapshot(struct node *n);
+
+#endif

@@ -1,0 +1,266 @@
+/*
+ * hub - the HTTPS client for the FLIP Central Hub (see hub.h for the contract).
+ *
+ * libcurl does the HTTP and TLS; this module pins the options a hospital's
+ * security review will ask about in one place: verification on, no redirects,
+ * http/https only, bounded time and bounded reply size.
+ */
+#include "hub.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+static int hub_global_ready;
+
+/* hub_ssl_ctx - add FLIP_CA_BUNDLE to the store curl has already loaded */
+static CURLcode hub_ssl_ctx(CURL *curl, void *sslctx, void *userdata)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)sslctx);
+	const char *file = userdata;
+
+	(void)curl;
+	if (file == NULL)
+		return CURLE_OK;
+	if (store == NULL || X509_STORE_load_file(store, file) != 1)
+		return CURLE_SSL_CACERT_BADFILE;
+	return CURLE_OK;
+}
+
+struct hub_sink {
+	struct hub_reply *r;
+	size_t cap;
+	int over;
+};
+
+static size_t hub_write(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	struct hub_sink *s = userdata;
+	size_t n = size * nmemb;
+	struct hub_reply *r = s->r;
+
+	if (r->len + n > HUB_MAX_REPLY) {
+		s->over = 1;
+		return 0;	/* aborts the transfer */
+	}
+	if (r->len + n + 1 > s->cap) {
+		size_t ncap = s->cap ? s->cap : 4096;
+		while (ncap < r->len + n + 1)
+			ncap *= 2;
+		char *nb = realloc(r->body, ncap);
+		if (nb == NULL)
+			return 0;
+		r->body = nb;
+		s->cap = ncap;
+	}
+	memcpy(r->body + r->len, data, n);
+	r->len += n;
+	r->body[r->len] = 0;
+	return n;
+}
+
+static size_t hub_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	struct hub_reply *r = userdata;
+	size_t n = size * nmemb;
+
+	if (n > 5 && strncasecmp(data, "date:", 5) == 0) {
+		size_t i = 5, j = 0;
+		while (i < n && data[i] == ' ')
+			i++;
+		while (i < n && data[i] != '\r' && data[i] != '\n' && j < sizeof(r->date) - 1)
+			r->date[j++] = data[i++];
+		r->date[j] = 0;
+	}
+	return n;
+}
+
+/* hub_init - a curl handle configured for the hub */
+int hub_init(struct hub *h, const struct config *cfg, char *err, size_t errlen)
+{
+	CURL *c;
+	struct curl_slist *hd = NULL, *jhd = NULL;
+
+	memset(h, 0, sizeof(*h));
+	if (!hub_global_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			snprintf(err, errlen, "cannot initialise libcurl");
+			return -1;
+		}
+		hub_global_ready = 1;
+	}
+	if (asprintf(&h->key_header_line, "%s: %s", cfg->api_key_header, cfg->api_key) < 0) {
+		h->key_header_line = NULL;
+		goto nomem;
+	}
+	h->base = strdup(cfg->hub_url);
+	if (h->base == NULL)
+		goto nomem;
+	if (cfg->ca_bundle && (h->ca_extra = strdup(cfg->ca_bundle)) == NULL)
+		goto nomem;
+	hd = curl_slist_append(NULL, h->key_header_line);
+	/* curl adds "Expect: 100-continue" to large POSTs; the hub does not need the round trip */
+	hd = hd ? curl_slist_append(hd, "Expect:") : NULL;
+	jhd = curl_slist_append(NULL, h->key_header_line);
+	jhd = jhd ? curl_slist_append(jhd, "Expect:") : NULL;
+	jhd = jhd ? curl_slist_append(jhd, "Content-Type: application/json") : NULL;
+	if (hd == NULL || jhd == NULL)
+		goto nomem;
+	h->headers = hd;
+	h->json_headers = jhd;
+	c = curl_easy_init();
+	if (c == NULL)
+		goto nomem;
+	h->curl = c;
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, HUB_TIMEOUT_SECONDS);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "flip-node/" FLIP_VERSION);
+	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hub_write);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, hub_header);
+	if (h->ca_extra) {
+		curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, hub_ssl_ctx);
+		curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, h->ca_extra);
+	}
+	return 0;
+nomem:
+	if (hd)
+		curl_slist_free_all(hd);
+	if (jhd)
+		curl_slist_free_all(jhd);
+	h->headers = h->json_headers = NULL;
+	hub_cleanup(h);
+	snprintf(err, errlen, "out of memory setting up the hub client");
+	return -1;
+}
+
+/* hub_call - one request to CENTRAL_HUB_API_URL + path */
+int hub_call(struct hub *h, const char *method, const char *path, const char *body,
+	     size_t bodylen, struct hub_reply *r)
+{
+	CURL *c = h->curl;
+	char url[2048];
+	char curlerr[CURL_ERROR_SIZE] = "";
+	struct hub_sink sink = {r, 0, 0};
+	CURLcode rc;
+	curl_off_t reqsize = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (snprintf(url, sizeof(url), "%s%s", h->base, path) >= (int)sizeof(url)) {
+		snprintf(r->error, sizeof(r->error), "URL too long");
+		return -1;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curlerr);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	if (strcmp(method, "GET") == 0) {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, (struct curl_slist *)h->headers);
+	} else {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? bodylen : 0));
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, (struct curl_slist *)(body ? h->json_headers
+										   : h->headers));
+	}
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &r->seconds);
+	curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &reqsize);
+	r->sent = reqsize > 0;
+	if (r->body == NULL) {
+		r->body = calloc(1, 1);
+		if (r->body == NULL) {
+			snprintf(r->error, sizeof(r->error), "out of memory");
+			return -1;
+		}
+	}
+	if (rc != CURLE_OK) {
+		if (sink.over)
+			snprintf(r->error, sizeof(r->error), "reply larger than %u bytes",
+				 HUB_MAX_REPLY);
+		else
+			snprintf(r->error, sizeof(r->error), "%s",
+				 curlerr[0] ? curlerr : curl_easy_strerror(rc));
+		r->status = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* hub_detail - the hub's "detail" text (or a bounded, printable body excerpt) */
+const char *hub_detail(const struct hub_reply *r, char *buf, size_t buflen)
+{
+	json_t *v, *d;
+	const char *src = r->body ? r->body : "";
+	size_t j = 0;
+
+	if (r->status == 0) {
+		snprintf(buf, buflen, "%s", r->error);
+		return buf;
+	}
+	v = json_loadb(src, r->len, 0, NULL);
+	d = v ? json_object_get(v, "detail") : NULL;
+	char *dumped = NULL;
+	if (json_is_string(d))
+		src = json_string_value(d);
+	else if (d != NULL && (dumped = json_dumps(d, JSON_COMPACT)) != NULL)
+		src = dumped;
+	for (size_t i = 0; src[i] && j + 1 < buflen && j < 300; i++)
+		buf[j++] = isprint((unsigned char)src[i]) ? src[i] : '?';
+	buf[j] = 0;
+	free(dumped);
+	json_decref(v);
+	return buf;
+}
+
+/* hub_transient - should this reply be retried later */
+int hub_transient(const struct hub_reply *r)
+{
+	return r->status == 0 || r->status == 429 || r->status >= 500;
+}
+
+/* hub_reply_free - release a reply */
+void hub_reply_free(struct hub_reply *r)
+{
+	free(r->body);
+	r->body = NULL;
+	r->len = 0;
+}
+
+/* hub_cleanup - release the handle and wipe the key header */
+void hub_cleanup(struct hub *h)
+{
+	if (h->curl)
+		curl_easy_cleanup(h->curl);
+	/* curl_slist_append copied the header line: wipe those copies too */
+	for (struct curl_slist *s = h->headers; s; s = s->next)
+		OPENSSL_cleanse(s->data, strlen(s->data));
+	for (struct curl_slist *s = h->json_headers; s; s = s->next)
+		OPENSSL_cleanse(s->data, strlen(s->data));
+	if (h->headers)
+		curl_slist_free_all(h->headers);
+	if (h->json_headers)
+		curl_slist_free_all(h->json_headers);
+	if (h->key_header_line) {
+		OPENSSL_cleanse(h->key_header_line, strlen(h->key_header_line));
+		free(h->key_header_line);
+	}
+	free(h->base);
+	free(h->ca_extra);
+	memset(h, 0, sizeof(*h));
+}

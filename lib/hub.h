@@ -1,0 +1,72 @@
+/*
+ * hub - the HTTPS client for the FLIP Central Hub, on libcurl.
+ *
+ * SYNOPSIS
+ *	#include "hub.h"
+ *
+ *	int hub_init(struct hub *h, const struct config *cfg, char *err, size_t errlen);
+ *	int hub_call(struct hub *h, const char *method, const char *path, const char *body,
+ *		     size_t bodylen, struct hub_reply *r);
+ *	const char *hub_detail(const struct hub_reply *r, char *buf, size_t buflen);
+ *	int hub_transient(const struct hub_reply *r);
+ *	void hub_reply_free(struct hub_reply *r);
+ *	void hub_cleanup(struct hub *h);
+ *
+ * DESCRIPTION
+ *	One curl easy handle per program run, so the heartbeat and the fetch share a
+ *	connection. Every call carries the header named TRUST_API_KEY_HEADER with the
+ *	raw key; JSON bodies are sent with Content-Type: application/json; a NULL body
+ *	on POST sends no body at all (Content-Length: 0, not "{}"). Only http and https
+ *	are allowed, redirects are not followed, TLS peer and host verification are
+ *	always on (FLIP_CA_BUNDLE adds a CA file to the system store, it does not
+ *	replace it), the whole call times out after 30 s, connecting after 10 s.
+ *	Proxies come from the environment as curl reads them (HTTPS_PROXY, NO_PROXY).
+ *	Reply bodies are capped at HUB_MAX_REPLY; a larger one is a transport error.
+ *
+ *	hub_call() returns 0 when an HTTP answer arrived (any status, in r->status,
+ *	body in r->body, the Date header in r->date) and -1 when none did (r->error
+ *	says why: DNS, connect, TLS, timeout, cap). hub_transient() says whether a
+ *	reply should be retried: no answer, 429, or 5xx. hub_detail() extracts the
+ *	hub's "detail" (FastAPI's error member) for messages, bounded and printable.
+ *
+ *	The API key is never logged; the curl handle's header list holding it is
+ *	wiped in hub_cleanup().
+ */
+#ifndef FLIP_HUB_H
+#define FLIP_HUB_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+#define HUB_MAX_REPLY (64u * 1024 * 1024)
+#define HUB_TIMEOUT_SECONDS 30L
+
+struct hub {
+	void *curl;		/* CURL * */
+	void *headers;		/* struct curl_slist * holding the key header */
+	void *json_headers;	/* the same plus Content-Type */
+	char *base;		/* CENTRAL_HUB_API_URL */
+	char *ca_extra;		/* FLIP_CA_BUNDLE */
+	char *key_header_line;	/* "<header>: <key>" (secret) */
+};
+
+struct hub_reply {
+	long status;		/* HTTP status, 0 when no answer */
+	char *body;		/* NUL-terminated */
+	size_t len;
+	char date[64];		/* the Date header, "" when absent */
+	char error[256];	/* why no answer arrived */
+	int sent;		/* the request may have reached the hub (for exactly-once bookkeeping) */
+	double seconds;		/* total time */
+};
+
+int hub_init(struct hub *h, const struct config *cfg, char *err, size_t errlen);
+int hub_call(struct hub *h, const char *method, const char *path, const char *body,
+	     size_t bodylen, struct hub_reply *r);
+const char *hub_detail(const struct hub_reply *r, char *buf, size_t buflen);
+int hub_transient(const struct hub_reply *r);
+void hub_reply_free(struct hub_reply *r);
+void hub_cleanup(struct hub *h);
+
+#endif

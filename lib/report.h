@@ -1,0 +1,57 @@
+/*
+ * report - upload spooled results to the hub, exactly once, in order.
+ *
+ * SYNOPSIS
+ *	#include "report.h"
+ *
+ *	int report_run(struct node *n, struct hub *h, struct report_stats *st);
+ *	int report_make_due(struct job *job, int redelivery);
+ *	double report_backoff(int attempts, double unit_random);
+ *
+ * DESCRIPTION
+ *	report_run() walks out/ in seq order. For each job that is due (state.json's
+ *	next_attempt_at has passed): when it has a cohort.json not yet accepted, POST
+ *	/cohort/results first; then POST /tasks/{id}/result with result.json as is.
+ *	  200			the job moves to done/;
+ *	  403/404/409/422	final: the job moves to failed/ with the hub's words in
+ *				state.json, never retried (a 409 after an earlier attempt
+ *				whose answer was lost means that attempt was accepted:
+ *				the job goes to done/, noted as such);
+ *	  anything else		transient: attempts+1 and next_attempt_at = now +
+ *				report_backoff() in state.json, the job stays in out/, and
+ *				the run stops (the hub is unwell: do not hammer it).
+ *	A cohort result the hub refuses for good is recorded and logged, and the
+ *	task result is still reported so the hub's task does not hang.
+ *	Before each POST state.json records that an attempt is under way; a crash or
+ *	a lost answer leaves that mark, which is how a later 409 is recognised as our
+ *	own accepted attempt.
+ *
+ *	report_make_due() is flip-poll's hook for re-delivered ids: it resets the
+ *	job's bookkeeping so its stored result is reported at the next run (keeping
+ *	the fact that the cohort results were accepted) and counts the re-delivery.
+ *
+ *	report_backoff() is 2 s doubling per attempt, capped at 600 s, with jitter:
+ *	the delay is scaled into [0.5, 1.0] of that by unit_random in [0, 1).
+ *
+ * DIAGNOSTICS
+ *	report_run() returns 0 when it worked through what was due, 1 when it stopped
+ *	on a transient failure, 2 when the hub refused the API key.
+ */
+#ifndef FLIP_REPORT_H
+#define FLIP_REPORT_H
+
+#include "hub.h"
+#include "node.h"
+#include "spool.h"
+
+#define REPORT_MAX_RESULT (12u * 1024 * 1024)	/* result.json cap (the hub takes 10M chars) */
+
+struct report_stats {
+	int done, failed, retried, waiting;
+};
+
+int report_run(struct node *n, struct hub *h, struct report_stats *st);
+int report_make_due(struct job *job, int redelivery);
+double report_backoff(int attempts, double unit_random);
+
+#endif
