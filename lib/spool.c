@@ -69,9 +69,10 @@ int spool_open(struct spool *sp, const char *root, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot open spool %s: %s", root, strerror(errno));
 		return -1;
 	}
-	if (fstat(sp->rootfd, &st) < 0 || (st.st_mode & 0022) || st.st_uid != geteuid()) {
+	/* the spool holds decrypted payloads (cohort SQL): nobody else may even enter it */
+	if (fstat(sp->rootfd, &st) < 0 || (st.st_mode & 0077) || st.st_uid != geteuid()) {
 		snprintf(err, errlen,
-			 "spool %s must be owned by this user and not writable by others "
+			 "spool %s must be owned by this user with mode 0700 "
 			 "(run: chown $(id -un) %s && chmod 700 %s)", root, root, root);
 		goto fail;
 	}
@@ -138,20 +139,22 @@ int spool_lock(struct spool *sp, const char *name)
 /* spool_seq_reserve - n consecutive sequence numbers, durably */
 int spool_seq_reserve(struct spool *sp, unsigned n, unsigned long long *first)
 {
-	char *text = NULL, *end;
+	char *text = NULL;
 	char buf[32];
 	size_t len;
 	unsigned long long last = 0;
 
 	if (durable_read(sp->rootfd, "seq", 64, &text, &len) == 0) {
-		errno = 0;
-		last = strtoull(text, &end, 10);
-		if (errno || end == text || (*end != '\n' && *end != 0)) {
-			free(text);
-			errno = EINVAL;	/* a damaged seq file: refuse rather than reuse numbers */
+		/* exactly "<1..16 digits>\n": anything else is damage, never a restart at 0 */
+		size_t digits = strspn(text, "0123456789");
+		int ok = digits >= 1 && digits <= 16 &&
+			 (text[digits] == 0 || (text[digits] == '\n' && text[digits + 1] == 0));
+		last = ok ? strtoull(text, NULL, 10) : 0;
+		free(text);
+		if (!ok) {
+			errno = EINVAL;
 			return -1;
 		}
-		free(text);
 	} else if (errno != ENOENT) {
 		return -1;
 	}
@@ -161,7 +164,8 @@ int spool_seq_reserve(struct spool *sp, unsigned n, unsigned long long *first)
 	}
 	*first = last + 1;
 	snprintf(buf, sizeof(buf), "%llu\n", last + n);
-	return durable_write(sp->rootfd, "seq", buf, strlen(buf), 0600);
+	return sp->deferred ? durable_write_nosync(sp->rootfd, "seq", buf, strlen(buf), 0600)
+			    : durable_write(sp->rootfd, "seq", buf, strlen(buf), 0600);
 }
 
 static int spool_name_seq(const char *name, unsigned long long *seq)
@@ -233,13 +237,31 @@ int spool_job_claim(struct job *job)
 /* spool_job_write - write one file of the job atomically */
 int spool_job_write(struct job *job, const char *file, const void *data, size_t len)
 {
-	return durable_write(job->dirfd, file, data, len, 0600);
+	/* a job still in tmp/ is private: no temporary name needed (see spool.h) */
+	if (job->state == SPOOL_TMP) {
+		if (durable_create(job->dirfd, file, data, len, 0600, !job->sp->deferred) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+		/* written before: replace it the ordinary way */
+	}
+	return job->sp->deferred ? durable_write_nosync(job->dirfd, file, data, len, 0600)
+				 : durable_write(job->dirfd, file, data, len, 0600);
 }
 
 /* spool_job_write_json - write one JSON file of the job atomically */
 int spool_job_write_json(struct job *job, const char *file, json_t *value)
 {
-	return durable_write_json(job->dirfd, file, value, 0600);
+	int sync = !job->sp->deferred;
+
+	if (job->state == SPOOL_TMP) {
+		/* durable_create in a private directory; replace the ordinary way when it exists */
+		if (durable_write_json_sync(job->dirfd, file, value, 0600, sync ? -2 : -1) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+	}
+	return durable_write_json_sync(job->dirfd, file, value, 0600, sync);
 }
 
 /* spool_job_read - read one file of the job, at most cap bytes */
@@ -285,16 +307,27 @@ int spool_job_move(struct job *job, enum spool_state to, int sync_parents)
 {
 	struct spool *sp = job->sp;
 
-	if (fsync(job->dirfd) < 0)
-		return -1;
+	/* the job's own entries were fsynced by durable_write (or await spool_flush) */
 	if (renameat(sp->statefd[job->state], job->name, sp->statefd[to], job->name) < 0)
 		return -1;
-	if (sync_parents &&
+	if (sync_parents && !sp->deferred &&
 	    (durable_fsync_dir(sp->statefd[to]) < 0 ||
 	     durable_fsync_dir(sp->statefd[job->state]) < 0))
 		return -1;
 	job->state = to;
 	return 0;
+}
+
+/* spool_defer_sync - skip fsyncs until spool_flush (see spool.h) */
+void spool_defer_sync(struct spool *sp, int on)
+{
+	sp->deferred = on;
+}
+
+/* spool_flush - make everything written so far durable: one syncfs */
+int spool_flush(struct spool *sp)
+{
+	return durable_syncfs(sp->rootfd);
 }
 
 /* spool_sync_state - fsync one state directory after several moves into or out of it */
