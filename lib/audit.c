@@ -244,27 +244,21 @@ static char *audit_text(const char *prog, const char *event, const char *task_id
 	return text;
 }
 
-/* audit_append_locked - append one line to the locked fd, chained to prev (NULL: the file's last) */
-static int audit_append_locked(int fd, const char *prog, const char *event, const char *task_id,
-			       const char *task_type, json_t *detail, const char *prev)
+/* audit_format - one finished line chained to prev; its hash goes to hash_out */
+static char *audit_format(const char *prog, const char *event, const char *task_id,
+			  const char *task_type, json_t *detail, const char *prev, int open_line,
+			  size_t *linelen, char hash_out[65])
 {
-	char last[65], hash[65];
-	char *text = NULL, *line = NULL, *p;
+	char *text, *line = NULL, *p;
 	size_t len;
-	int open_line = 0, rc = -1;
 
-	if (prev == NULL) {
-		if (audit_last_hash(fd, last, &open_line) < 0)
-			return -1;
-		prev = last;
-	}
 	text = audit_text(prog, event, task_id, task_type, detail, prev);
 	if (text == NULL) {
 		errno = EINVAL; /* not UTF-8, or a line too long even without detail */
-		goto out;
+		return NULL;
 	}
 	len = strlen(text);
-	if (audit_sha256_hex(text, len, "", 0, hash) < 0) {
+	if (audit_sha256_hex(text, len, "", 0, hash_out) < 0) {
 		errno = EIO;
 		goto out;
 	}
@@ -276,13 +270,113 @@ static int audit_append_locked(int fd, const char *prog, const char *event, cons
 		*p++ = '\n'; /* leave the cut line on a line of its own */
 	memcpy(p, text, len - 1);
 	p += len - 1;
-	p += sprintf(p, AUDIT_HASH_KEY "%s\"}\n", hash);
-	if (audit_write_all(fd, line, (size_t)(p - line)) < 0 || fsync(fd) < 0)
-		goto out;
-	rc = 0;
+	p += sprintf(p, AUDIT_HASH_KEY "%s\"}\n", hash_out);
+	*linelen = (size_t)(p - line);
 out:
 	free(text);
+	return line;
+}
+
+/* audit_append_locked - append one line to the locked fd, chained to prev (NULL: the file's last) */
+static int audit_append_locked(int fd, const char *prog, const char *event, const char *task_id,
+			       const char *task_type, json_t *detail, const char *prev)
+{
+	char last[65], hash[65];
+	char *line;
+	size_t len;
+	int open_line = 0, rc = -1;
+
+	if (prev == NULL) {
+		if (audit_last_hash(fd, last, &open_line) < 0)
+			return -1;
+	} else {
+		memcpy(last, prev, sizeof(last));
+	}
+	line = audit_format(prog, event, task_id, task_type, detail, last, open_line, &len, hash);
+	if (line == NULL)
+		return -1;
+	if (audit_write_all(fd, line, len) == 0 && fsync(fd) == 0)
+		rc = 0;
 	free(line);
+	return rc;
+}
+
+/* audit_batch_begin - lock once and chain the coming events in memory */
+int audit_batch_begin(struct audit *a)
+{
+	int open_line = 0;
+
+	if (a->fd < 0 || a->batch) {
+		errno = a->fd < 0 ? EBADF : EINVAL;
+		return -1;
+	}
+	if (audit_lock_current(a) < 0)
+		return -1;
+	if (audit_last_hash(a->fd, a->last, &open_line) < 0) {
+		int saved = errno;
+		flock(a->fd, LOCK_UN);
+		errno = saved;
+		return -1;
+	}
+	a->len = 0;
+	if (open_line) {
+		if (a->cap < 1 && (a->buf = malloc(a->cap = 4096)) == NULL) {
+			a->cap = 0;
+			flock(a->fd, LOCK_UN);
+			return -1;
+		}
+		a->buf[a->len++] = '\n';
+	}
+	a->batch = 1;
+	return 0;
+}
+
+/* audit_batch_add - one line into the batch buffer */
+static int audit_batch_add(struct audit *a, const char *event, const char *task_id,
+			   const char *task_type, json_t *detail)
+{
+	char hash[65];
+	size_t len;
+	char *line = audit_format(a->prog, event, task_id, task_type, detail, a->last, 0, &len, hash);
+
+	if (line == NULL)
+		return -1;
+	if (a->len + len > a->cap) {
+		size_t ncap = a->cap ? a->cap : 4096;
+		while (ncap < a->len + len)
+			ncap *= 2;
+		char *nb = realloc(a->buf, ncap);
+		if (nb == NULL) {
+			free(line);
+			return -1;
+		}
+		a->buf = nb;
+		a->cap = ncap;
+	}
+	memcpy(a->buf + a->len, line, len);
+	a->len += len;
+	memcpy(a->last, hash, sizeof(a->last));
+	free(line);
+	return 0;
+}
+
+/* audit_batch_end - write the batch, fsync once, unlock */
+int audit_batch_end(struct audit *a)
+{
+	int rc = 0, saved = 0;
+
+	if (!a->batch) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (a->len && (audit_write_all(a->fd, a->buf, a->len) < 0 || fsync(a->fd) < 0)) {
+		rc = -1;
+		saved = errno;
+	}
+	flock(a->fd, LOCK_UN);
+	a->batch = 0;
+	a->len = 0;
+	errno = saved;
 	return rc;
 }
 
@@ -291,6 +385,7 @@ int audit_open(struct audit *a, const char *log_dir, const char *prog)
 {
 	int saved;
 
+	memset(a, 0, sizeof(*a));
 	a->fd = -1;
 	snprintf(a->prog, sizeof(a->prog), "%s", prog != NULL ? prog : "flip");
 	a->dirfd = open(log_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -320,6 +415,10 @@ int audit_event(struct audit *a, const char *event, const char *task_id, const c
 	}
 	if (detail == NULL)
 		detail = empty = json_object();
+	if (a->batch) {
+		rc = audit_batch_add(a, event, task_id, task_type, detail);
+		goto out;
+	}
 	if (audit_lock_current(a) < 0)
 		goto out;
 	rc = audit_append_locked(a->fd, a->prog, event, task_id, task_type, detail, NULL);
@@ -336,6 +435,11 @@ out:
 /* audit_close - close the trail */
 void audit_close(struct audit *a)
 {
+	if (a->batch)
+		audit_batch_end(a);
+	free(a->buf);
+	a->buf = NULL;
+	a->cap = a->len = 0;
 	if (a->fd >= 0)
 		close(a->fd);
 	if (a->dirfd >= 0)

@@ -36,8 +36,29 @@ static int durable_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+/* durable_syncfs - flush the whole file system holding fd */
+int durable_syncfs(int fd)
+{
+	return syncfs(fd);
+}
+
+static int durable_write_file(int dirfd, const char *file, const void *data, size_t len,
+			      int mode, int sync);
+
 /* durable_write - write a whole file under a temporary name, fsync, rename */
 int durable_write(int dirfd, const char *file, const void *data, size_t len, int mode)
+{
+	return durable_write_file(dirfd, file, data, len, mode, 1);
+}
+
+/* durable_write_nosync - the same, durability left to a later durable_syncfs */
+int durable_write_nosync(int dirfd, const char *file, const void *data, size_t len, int mode)
+{
+	return durable_write_file(dirfd, file, data, len, mode, 0);
+}
+
+static int durable_write_file(int dirfd, const char *file, const void *data, size_t len,
+			      int mode, int sync)
 {
 	char tmp[256];
 	int fd, saved;
@@ -50,7 +71,7 @@ int durable_write(int dirfd, const char *file, const void *data, size_t len, int
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -1;
-	if (durable_write_all(fd, data, len) < 0 || fsync(fd) < 0)
+	if (durable_write_all(fd, data, len) < 0 || (sync && fsync(fd) < 0))
 		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;
@@ -59,7 +80,7 @@ int durable_write(int dirfd, const char *file, const void *data, size_t len, int
 	fd = -1;
 	if (renameat(dirfd, tmp, dirfd, file) < 0)
 		goto fail;
-	return durable_fsync_dir(dirfd);
+	return sync ? durable_fsync_dir(dirfd) : 0;
 fail:
 	saved = errno;
 	if (fd >= 0)
@@ -69,8 +90,35 @@ fail:
 	return -1;
 }
 
+/* durable_create - a new file in a private directory, written under its own name */
+int durable_create(int dirfd, const char *file, const void *data, size_t len, int mode, int sync)
+{
+	int fd = openat(dirfd, file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	int saved;
+
+	if (fd < 0)
+		return -1;
+	if (durable_write_all(fd, data, len) < 0 || (sync && fsync(fd) < 0)) {
+		saved = errno;
+		close(fd);
+		(void)unlinkat(dirfd, file, 0);
+		errno = saved;
+		return -1;
+	}
+	if (close(fd) < 0)
+		return -1;
+	return sync ? durable_fsync_dir(dirfd) : 0;
+}
+
 /* durable_write_json - a JSON value as one compact ASCII line */
 int durable_write_json(int dirfd, const char *file, json_t *value, int mode)
+{
+	return durable_write_json_sync(dirfd, file, value, mode, 1);
+}
+
+/* durable_write_json_sync - the same, with (1) or without (0) the fsyncs; -1/-2: create
+ * under its own name without/with fsync (durable_create) */
+int durable_write_json_sync(int dirfd, const char *file, json_t *value, int mode, int sync)
 {
 	char *text = json_dumps(value, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
 	int rc;
@@ -88,7 +136,8 @@ int durable_write_json(int dirfd, const char *file, json_t *value, int mode)
 	}
 	line[n] = '\n';
 	line[n + 1] = 0;
-	rc = durable_write(dirfd, file, line, n + 1, mode);
+	rc = sync < 0 ? durable_create(dirfd, file, line, n + 1, mode, sync == -2)
+		      : durable_write_file(dirfd, file, line, n + 1, mode, sync);
 	free(line);
 	return rc;
 }

@@ -9,6 +9,13 @@
  *	int durable_read(int dirfd, const char *file, size_t cap, char **data, size_t *len);
  *	int durable_fsync_dir(int dirfd);
  *	int durable_mkdir(int dirfd, const char *name, int mode);
+ *	int durable_write_nosync(int dirfd, const char *file, const void *data, size_t len,
+ *				 int mode);
+ *	int durable_write_json_sync(int dirfd, const char *file, json_t *value, int mode,
+ *				    int sync);
+ *	int durable_create(int dirfd, const char *file, const void *data, size_t len, int mode,
+ *			   int sync);
+ *	int durable_syncfs(int fd);
  *
  * DESCRIPTION
  *	durable_write() writes data to `.<file>.tmp.<pid>` in dirfd (O_NOFOLLOW,
@@ -17,7 +24,17 @@
  *	never half of either, and after return the new one survives a power cut. On
  *	any failure (disk full included) the temporary is removed and the old file is
  *	left as it was. durable_write_json() writes jansson's compact, ASCII-only text
- *	plus a newline.
+ *	plus a newline; durable_write_json_sync() takes sync: 1 as durable_write,
+ *	0 as durable_write_nosync, -1/-2 as durable_create without/with fsync.
+ *
+ *	durable_write_nosync() is durable_write without the two fsyncs, for a caller
+ *	that writes many files and then makes them durable at once with
+ *	durable_syncfs() (syncfs(2) of the file system holding fd) before it lets
+ *	anyone see them: the rename inside still makes each file all-or-nothing.
+ *
+ *	durable_create() writes a new file directly under its name (O_EXCL), fsynced
+ *	when sync is set: only for a directory nobody else reads yet (a job being
+ *	built in the spool's tmp/), where a temporary name would buy nothing.
  *
  *	durable_read() reads a regular file (O_NOFOLLOW) of at most cap bytes into a
  *	malloc'd NUL-terminated buffer; a larger file fails with EFBIG.
@@ -39,5 +56,9 @@ int durable_write_json(int dirfd, const char *file, json_t *value, int mode);
 int durable_read(int dirfd, const char *file, size_t cap, char **data, size_t *len);
 int durable_fsync_dir(int dirfd);
 int durable_mkdir(int dirfd, const char *name, int mode);
+int durable_write_nosync(int dirfd, const char *file, const void *data, size_t len, int mode);
+int durable_write_json_sync(int dirfd, const char *file, json_t *value, int mode, int sync);
+int durable_create(int dirfd, const char *file, const void *data, size_t len, int mode, int sync);
+int durable_syncfs(int fd);
 
 #endif

@@ -115,7 +115,8 @@ static void heartbeat_keep(int sfd, json_t *reply, const struct hub_reply *r, in
 	json_t *state = json_pack("{s:s,s:O,s:s,s:f,s:i}", "received_at", ts, "reply", reply,
 				  "hub_date", r->date, "seconds", r->seconds,
 				  "fingerprint_match", fp_match);
-	if (state == NULL || durable_write_json(sfd, HEARTBEAT_STATE_FILE, state, 0600) < 0)
+	/* no fsync: a lost copy costs nothing, and this runs every 5 s (whole thanks to rename) */
+	if (state == NULL || durable_write_json_sync(sfd, HEARTBEAT_STATE_FILE, state, 0600, 0) < 0)
 		log_warn("cannot keep the heartbeat reply in FLIP_STATE_DIR: %s", strerror(errno));
 	json_decref(state);
 }

@@ -312,14 +312,19 @@ int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *
 	}
 	if (nnew == 0)
 		goto out;
+	intake_now_iso(fetched_at, sizeof(fetched_at));
+	/*
+	 * pass 2: write every new job in tmp/; pass 3: one flush, so the files are on
+	 * disk before any job becomes visible; pass 4: rename each into place; pass 5:
+	 * one flush, so the renames are on disk before the hub's claim is all we had.
+	 */
+	spool_defer_sync(&n->sp, 1);
 	if (spool_seq_reserve(&n->sp, (unsigned)nnew, &seq) < 0) {
 		snprintf(err, errlen, "cannot reserve sequence numbers in %s: %s",
 			 n->cfg.spool_dir, strerror(errno));
 		rc = INTAKE_SPOOL;
 		goto out;
 	}
-	intake_now_iso(fetched_at, sizeof(fetched_at));
-	/* pass 2: write every new job in tmp/, each file fsynced */
 	for (i = 0; i < count; i++) {
 		if (!items[i].is_new)
 			continue;
@@ -330,7 +335,12 @@ int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *
 			goto out;	/* tmp/ leftovers are removed by the next run */
 		}
 	}
-	/* pass 3: rename into place; pass 4: one fsync per state directory */
+	if (spool_flush(&n->sp) < 0) {
+		snprintf(err, errlen, "cannot flush the spool %s to disk: %s", n->cfg.spool_dir,
+			 strerror(errno));
+		rc = INTAKE_SPOOL;
+		goto out;
+	}
 	for (i = 0; i < count; i++) {
 		if (!items[i].is_new)
 			continue;
@@ -342,13 +352,14 @@ int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *
 		}
 		CRASH_POINT("poll.mid_spool");
 	}
-	if (spool_sync_state(&n->sp, SPOOL_NEW) < 0 || spool_sync_state(&n->sp, SPOOL_OUT) < 0 ||
-	    spool_sync_state(&n->sp, SPOOL_HOLD) < 0 || spool_sync_state(&n->sp, SPOOL_TMP) < 0) {
-		snprintf(err, errlen, "cannot fsync the spool %s: %s", n->cfg.spool_dir,
+	if (spool_flush(&n->sp) < 0) {
+		snprintf(err, errlen, "cannot flush the spool %s to disk: %s", n->cfg.spool_dir,
 			 strerror(errno));
 		rc = INTAKE_SPOOL;
 		goto out;
 	}
+	CRASH_POINT("poll.after_spool");
+	node_audit_batch(n, 1);
 	for (i = 0; i < count; i++) {
 		struct intake_item *it = &items[i];
 		if (!it->is_new)
@@ -363,7 +374,9 @@ int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *
 			   json_pack("{s:I,s:s,s:s?}", "seq", (json_int_t)it->job.seq, "state",
 				     spool_state_name(it->dest), "refused", it->error));
 	}
+	node_audit_batch(n, 0);
 out:
+	spool_defer_sync(&n->sp, 0);
 	for (i = 0; i < count; i++) {
 		if (items[i].job.dirfd >= 0)
 			spool_job_close(&items[i].job);

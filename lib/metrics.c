@@ -86,7 +86,8 @@ void metrics_commit(struct metrics *m, struct node *n)
 	int fd = node_state_dirfd(n, "metrics");
 
 	snprintf(file, sizeof(file), "%s.prom", m->prog);
-	if (fd < 0 || durable_write(fd, file, m->buf ? m->buf : "", m->len, 0644) < 0)
+	/* no fsync: metrics are rewritten every run; rename keeps each file whole */
+	if (fd < 0 || durable_write_nosync(fd, file, m->buf ? m->buf : "", m->len, 0644) < 0)
 		log_debug("cannot write metrics %s: %s", file, strerror(errno));
 	if (fd >= 0)
 		close(fd);

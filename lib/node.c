@@ -76,6 +76,16 @@ void node_audit(struct node *n, const char *event, const char *task_id, const ch
 			  strerror(errno));
 }
 
+/* node_audit_batch - begin (1) or end (0) a batch of audit events with one fsync */
+void node_audit_batch(struct node *n, int begin)
+{
+	if (!n->have_audit)
+		return;
+	if ((begin ? audit_batch_begin(&n->audit) : audit_batch_end(&n->audit)) < 0)
+		log_error("audit trail in %s: cannot %s a batch of events: %s", n->cfg.log_dir,
+			  begin ? "start" : "write", strerror(errno));
+}
+
 /* node_now - wall-clock seconds */
 double node_now(void)
 {

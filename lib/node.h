@@ -9,7 +9,9 @@
  *	void node_close(struct node *n);
  *	void node_audit(struct node *n, const char *event, const char *task_id,
  *			const char *task_type, json_t *detail);
- *	double node_now(void);
+ *	void node_audit_batch(struct node *n, int begin);
+ *	void node_audit_batch(struct node *n, int begin);
+double node_now(void);
  *
  * DESCRIPTION
  *	node_open() loads the configuration (NODE_NEED_HUB: the hub keys must be
@@ -20,7 +22,8 @@
  *
  *	node_audit() appends an audit event; a failure to write the audit trail is
  *	logged as an error (the auditor must be able to see the gap) but does not stop
- *	the task. detail is stolen.
+ *	the task. detail is stolen. node_audit_batch(n, 1) ... node_audit_batch(n, 0)
+ *	brackets many events written with one fsync (audit_batch_begin/end).
  */
 #ifndef FLIP_NODE_H
 #define FLIP_NODE_H
@@ -47,6 +50,7 @@ int node_open(struct node *n, const char *prog, const char *config_path, unsigne
 void node_close(struct node *n);
 void node_audit(struct node *n, const char *event, const char *task_id, const char *task_type,
 		json_t *detail);
+void node_audit_batch(struct node *n, int begin);
 double node_now(void);
 int node_state_dirfd(struct node *n, const char *sub);
 

@@ -134,6 +134,42 @@ static void test_write_and_verify(void **state __attribute__((unused)))
 	free(buf);
 }
 
+/* a batch chains like single events, between single events, with one write */
+static void test_batch(void **state __attribute__((unused)))
+{
+	struct audit_verdict v;
+	struct audit a;
+
+	write_events(0, 3);
+	assert_int_equal(audit_open(&a, dir, "test"), 0);
+	assert_int_equal(audit_batch_begin(&a), 0);
+	assert_int_equal(audit_batch_begin(&a), -1);	/* no nesting */
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(audit_event(&a, "task.fetched", NULL, NULL,
+					     json_pack("{s:i}", "seq", i)), 0);
+	assert_int_equal(audit_batch_end(&a), 0);
+	assert_int_equal(audit_batch_end(&a), -1);
+	assert_int_equal(audit_event(&a, "after", NULL, NULL, NULL), 0);
+	audit_close(&a);
+	write_events(3, 2);
+	assert_int_equal(audit_verify(logpath, &v), 0);
+	assert_int_equal(v.lines, 3 + 50 + 1 + 2);
+}
+
+/* an audit closed inside a batch still writes what it collected */
+static void test_batch_closed_early(void **state __attribute__((unused)))
+{
+	struct audit_verdict v;
+	struct audit a;
+
+	assert_int_equal(audit_open(&a, dir, "test"), 0);
+	assert_int_equal(audit_batch_begin(&a), 0);
+	assert_int_equal(audit_event(&a, "one", NULL, NULL, NULL), 0);
+	audit_close(&a);
+	assert_int_equal(audit_verify(logpath, &v), 0);
+	assert_int_equal(v.lines, 1);
+}
+
 static void test_nulls(void **state __attribute__((unused)))
 {
 	struct audit a;
@@ -427,6 +463,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_two_writers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writers_across_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_detail, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_closed_early, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_line_refused_by_verify, setup, teardown),
 	};
 

@@ -1,0 +1,160 @@
+#!/usr/bin/python3
+"""bench - flip-node's benchmarks, each a ratio against a reference run in the same
+invocation on the same data (quality.md). Prints a table and writes it, with the
+machine it ran on, to --out (docs/benchmarks.md). Never fails the build.
+
+Rows so far:
+  poll   one flip-poll cycle (heartbeat + fetch of 50 tasks + decrypt + spool, fsync
+         on) against two curl calls making the same HTTP requests (the heartbeat
+         POST with the same body, the GET of /tasks/pending); wall time, CPU time
+         and flip-poll's peak RSS. Median of --runs runs, each on a freshly
+         filled hub queue; the order of the two alternates to spread machine noise.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "hub"))
+from hubclient import Hub  # noqa: E402
+
+
+def timed(argv, env=None):
+    """Run argv; return (wall seconds, CPU seconds, exit status)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    return wall, ru.ru_utime + ru.ru_stime, os.waitstatus_to_exitcode(status)
+
+
+def peak_rss_kib(argv, env=None):
+    """Peak RSS of argv as GNU time reports it. (ru_maxrss seen from Python includes
+    the interpreter's own pages: Linux carries the high-water mark across exec.)"""
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", *argv], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, env=env)
+    return int(p.stderr.strip().splitlines()[-1])
+
+
+def cohort_payload(tid):
+    return {"query_name": "bench", "query": "SELECT person_id FROM person WHERE year_of_birth > 1950",
+            "encrypted_project_id": "x", "query_id": str(uuid.uuid4()), "trust_id": tid}
+
+
+def bench_poll(bindir, runs, tmp):
+    hub = Hub()
+    hub.start(tmp)
+    try:
+        kit = os.path.join(tmp, "flip.env")
+        with open(kit, "w") as f:
+            for k, v in hub.env().items():
+                f.write(f"{k}={v}\n")
+            f.write(f"FLIP_STATE_DIR={tmp}/state\nFLIP_LOG_DIR={tmp}/log\n")
+        os.chmod(kit, 0o600)
+        # the heartbeat body flip-poll sends, so curl sends the same bytes
+        body = json.dumps({"services": {"flip-node": {"status": "healthy", "version": "0.1.0",
+                                                       "response_ms": None},
+                                         "spool": {"status": "healthy", "version": None,
+                                                   "response_ms": 0}},
+                           "collected_at": "2026-01-01T00:00:00Z"}, separators=(",", ":"))
+        hdr = f"{hub.env()['TRUST_API_KEY_HEADER']}: {hub.api_key}"
+        curl1 = ["curl", "-sS", "-o", "/dev/null", "-X", "POST", "-H", hdr, "-H",
+                 "Content-Type: application/json", "--data-binary", body, hub.url + "/trust/heartbeat"]
+        curl2 = ["curl", "-sS", "-o", "/dev/null", "-H", hdr, hub.url + "/tasks/pending"]
+        node, ref = [], []
+        for i in range(runs + 1):
+            for who in (("node", "curl") if i % 2 == 0 else ("curl", "node")):
+                hub.add_tasks([{"task_type": "cohort_query", "payload": cohort_payload(hub.trust_id)}
+                               for _ in range(50)])
+                if who == "node":
+                    spool = os.path.join(tmp, "spool")
+                    shutil.rmtree(spool, ignore_errors=True)
+                    env = dict(os.environ, FLIP_SPOOL_DIR=spool)
+                    w, c, rc = timed([os.path.join(bindir, "flip-poll"), "-c", kit], env)
+                    if rc != 0:
+                        raise SystemExit(f"flip-poll exited {rc} during the benchmark")
+                    if len(os.listdir(os.path.join(spool, "new"))) != 50:
+                        raise SystemExit("flip-poll did not spool 50 tasks")
+                    if i:
+                        node.append((w, c))
+                else:
+                    w1, c1, r1 = timed(curl1)
+                    w2, c2, r2 = timed(curl2)
+                    if r1 or r2:
+                        raise SystemExit("curl failed during the benchmark")
+                    if i:
+                        ref.append((w1 + w2, c1 + c2))
+        # peak RSS of a full cycle, and of curl for scale (both load libcurl and OpenSSL)
+        hub.add_tasks([{"task_type": "cohort_query", "payload": cohort_payload(hub.trust_id)}
+                       for _ in range(50)])
+        shutil.rmtree(os.path.join(tmp, "spool"), ignore_errors=True)
+        rss = peak_rss_kib([os.path.join(bindir, "flip-poll"), "-c", kit],
+                           dict(os.environ, FLIP_SPOOL_DIR=os.path.join(tmp, "spool")))
+        curl_rss = peak_rss_kib(curl2)
+        med = lambda xs, k: statistics.median(x[k] for x in xs)  # noqa: E731
+        return {
+            "wall_ratio": med(node, 0) / med(ref, 0),
+            "cpu_ratio": med(node, 1) / med(ref, 1),
+            "node_wall_ms": med(node, 0) * 1000, "curl_wall_ms": med(ref, 0) * 1000,
+            "rss_mb": rss / 1024.0, "curl_rss_mb": curl_rss / 1024.0,
+        }
+    finally:
+        hub.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default="build/bin")
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    bindir = os.path.abspath(args.bin)
+    tmp = tempfile.mkdtemp(prefix="flip-bench-")
+    try:
+        poll = bench_poll(bindir, args.runs, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    machine = f"{platform.node()}: {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}"
+    rows = [
+        ("one flip-poll cycle, 50 tasks: wall", "two curl calls", f"{poll['wall_ratio']:.2f}x", "<= 1.5x"),
+        ("one flip-poll cycle, 50 tasks: CPU", "two curl calls", f"{poll['cpu_ratio']:.2f}x", "<= 1.5x"),
+        ("flip-poll peak RSS (50 tasks)", f"curl: {poll['curl_rss_mb']:.1f} MB",
+         f"{poll['rss_mb']:.1f} MB", "< 10 MB"),
+    ]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"`make bench` on {time.strftime('%Y-%m-%d', time.gmtime())}, {machine}.",
+        f"Median of {args.runs} runs per side; ratios are flip-node / reference (lower is better).",
+        "",
+        "| benchmark | reference | ratio | goal |",
+        "|---|---|---|---|",
+    ] + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows] + [
+        "",
+        f"Raw medians (for context only, machines differ): flip-poll {poll['node_wall_ms']:.1f} ms, "
+        f"two curl calls {poll['curl_wall_ms']:.1f} ms.",
+        "",
+        "Not measured yet (their features are not on this node): cohort statistics, "
+        "/cohort/dataframe, imaging retrieval, spool throughput.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        with open(args.out + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(args.out + ".tmp", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
