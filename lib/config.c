@@ -86,6 +86,9 @@ static const struct config_key config_keys[] = {
 	{{"EXPECTED_TRUST_ID"}, CK_UUID, F(expected_trust_id), NULL, 0, 0, NULL},
 	{{"POLL_INTERVAL_SECONDS"}, CK_INT, F(poll_interval), "5", 1, 3600, NULL},
 	{{"FLIP_CA_BUNDLE"}, CK_PATH, F(ca_bundle), NULL, 0, 0, NULL},
+	/* hospitals often allow outbound HTTPS only through a proxy: honour the kit file's */
+	{{"https_proxy", "HTTPS_PROXY"}, CK_SECRET, F(https_proxy), NULL, 0, 0, NULL},
+	{{"no_proxy", "NO_PROXY"}, CK_STR, F(no_proxy), NULL, 0, 0, NULL},
 	{{"FLIP_HOLD_TASK_TYPES"}, CK_HOLD, F(hold_task_types), NULL, 0, 0, NULL},
 	{{"TRUST_INTERNAL_SERVICE_KEY"}, CK_SECRET, F(internal_key), NULL, 0, 0, NULL},
 	{{"TRUST_INTERNAL_SERVICE_KEY_HEADER"}, CK_HEADER, F(internal_key_header),
@@ -137,13 +140,13 @@ static const struct config_key config_keys[] = {
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
 /*
- * Keys flip-node knows but that are not fields here: the proxy variables are
- * read by libcurl from the process environment only, and flip-fl renders the
- * FL_SITE_PRIVACY_* keys itself. In the file they get their own debug line.
+ * Keys flip-node knows but that are not fields here: the hub is HTTPS-only, so
+ * the http and all proxy variables are left to libcurl's own reading of the
+ * environment, and flip-fl renders the FL_SITE_PRIVACY_* keys itself. In the
+ * file they get their own debug line.
  */
 static const char *const config_elsewhere[] = {
-	"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY",
-	"no_proxy",    "ALL_PROXY",   "all_proxy",  NULL,
+	"HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", NULL,
 };
 #define CONFIG_PRIVACY_PREFIX "FL_SITE_PRIVACY_"
 

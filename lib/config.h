@@ -51,6 +51,8 @@ struct config {
 	char *expected_trust_id; /* EXPECTED_TRUST_ID, NULL when unset/empty */
 	int poll_interval;	/* POLL_INTERVAL_SECONDS, 1..3600, default 5 */
 	char *ca_bundle;	/* FLIP_CA_BUNDLE, NULL = system store */
+	char *https_proxy;	/* https_proxy / HTTPS_PROXY (may hold credentials: secret) */
+	char *no_proxy;		/* no_proxy / NO_PROXY */
 	char *hold_task_types;	/* FLIP_HOLD_TASK_TYPES, comma separated, validated names; NULL = none */
 
 	/* internal endpoints */

@@ -131,6 +131,11 @@ int hub_init(struct hub *h, const struct config *cfg, char *err, size_t errlen)
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hub_write);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, hub_header);
+	/* from the kit file or the environment (config applied the override already) */
+	if (cfg->https_proxy)
+		curl_easy_setopt(c, CURLOPT_PROXY, cfg->https_proxy);
+	if (cfg->no_proxy)
+		curl_easy_setopt(c, CURLOPT_NOPROXY, cfg->no_proxy);
 	if (h->ca_extra) {
 		curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, hub_ssl_ctx);
 		curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, h->ca_extra);

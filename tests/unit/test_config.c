@@ -577,7 +577,7 @@ static void test_ignored_keys(void **state __attribute__((unused)))
 					"IMAGING_API_URL=http://imaging-api:8000\n"
 					"XNAT_URL=http://xnat:8080\nXNAT_SERVICE_USER_PASSWORD=SECRET\n"
 					"TRUST_NAME=Trust_1\nFL_SITE_PRIVACY_POLICY=percentile\n"
-					"HTTPS_PROXY=http://proxy:3128\nXNAT_URL=http://xnat:8081\n",
+					"HTTP_PROXY=http://proxy:3128\nXNAT_URL=http://xnat:8081\n",
 			      &cfg),
 			 0);
 	dup2(saved, STDERR_FILENO);
@@ -593,7 +593,7 @@ static void test_ignored_keys(void **state __attribute__((unused)))
 	assert_non_null(strstr(out, "ignoring XNAT_SERVICE_USER_PASSWORD (used only"));
 	assert_non_null(strstr(out, "ignoring TRUST_NAME"));
 	assert_non_null(strstr(out, "FL_SITE_PRIVACY_POLICY is not stored"));
-	assert_non_null(strstr(out, "HTTPS_PROXY in "));
+	assert_non_null(strstr(out, "HTTP_PROXY in "));
 	assert_non_null(strstr(out, "has no effect"));
 	assert_null(strstr(out, "ignoring FLIP_LOG_LEVEL"));
 	assert_null(strstr(out, "ignoring CENTRAL_HUB_API_URL"));
@@ -603,6 +603,31 @@ static void test_ignored_keys(void **state __attribute__((unused)))
 	assert_null(strstr(out, "SECRET"));
 	assert_null(strstr(out, "xnat:80"));
 	assert_null(strstr(out, "proxy:3128"));
+}
+
+/* the kit file's proxy is honoured (hospitals allow outbound HTTPS only through one) */
+static void test_proxy(void **state __attribute__((unused)))
+{
+	struct config cfg;
+
+	unsetenv("https_proxy");
+	unsetenv("HTTPS_PROXY");
+	unsetenv("no_proxy");
+	unsetenv("NO_PROXY");
+	assert_int_equal(load(HUB_KEYS "HTTPS_PROXY=http://user:pw@proxy.trust.nhs.uk:3128\n"
+				       "NO_PROXY=localhost,127.0.0.1\n", &cfg), 0);
+	assert_string_equal(cfg.https_proxy, "http://user:pw@proxy.trust.nhs.uk:3128");
+	assert_string_equal(cfg.no_proxy, "localhost,127.0.0.1");
+	config_free(&cfg);
+	/* the environment wins, lower case first as curl reads it */
+	setenv("https_proxy", "http://envproxy:8080", 1);
+	assert_int_equal(load(HUB_KEYS "HTTPS_PROXY=http://fileproxy:3128\n", &cfg), 0);
+	assert_string_equal(cfg.https_proxy, "http://envproxy:8080");
+	config_free(&cfg);
+	unsetenv("https_proxy");
+	assert_int_equal(load(HUB_KEYS, &cfg), 0);
+	assert_null(cfg.https_proxy);
+	config_free(&cfg);
 }
 
 static void test_no_secret_in_messages(void **state __attribute__((unused)))
@@ -638,6 +663,7 @@ int main(void)
 		cmocka_unit_test_setup(test_integers, setup),
 		cmocka_unit_test_setup(test_values, setup),
 		cmocka_unit_test_setup(test_ignored_keys, setup),
+		cmocka_unit_test_setup(test_proxy, setup),
 		cmocka_unit_test_setup(test_no_secret_in_messages, setup),
 	};
 
