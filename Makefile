@@ -14,9 +14,10 @@ PYTHON  ?= /usr/bin/python3
 VERSION := $(shell cat VERSION)
 SAN     ?=
 
-PKGS     := libcurl jansson openssl
+PKGS     := libcurl jansson openssl libpq libprotobuf-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libpg_query ships no .pc file; the C++ shims (toml11, dcmtk) need libstdc++
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query -lstdc++
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 \
            -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wpointer-arith \
@@ -24,21 +25,27 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 \
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c17 $(WARN) -D_GNU_SOURCE -DFLIP_VERSION='"$(VERSION)"' \
            -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -Ilib -Ijobs $(PKG_CFLAGS)
-LDFLAGS += -pie -Wl,-z,relro,-z,now
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
+           -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -Ilib -Ijobs $(PKG_CFLAGS)
+LDFLAGS += -pie -Wl,-z,relro,-z,now -Wl,--as-needed
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -U_FORTIFY_SOURCE
+CXXFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -U_FORTIFY_SOURCE
 LDFLAGS += -fsanitize=address,undefined
 endif
 
 PROGRAMS := flip-poll flip-exec flip-report flipctl
 LIB_SRC  := $(wildcard lib/*.c) $(wildcard jobs/*.c)
+# the only C++: small extern "C" shims over C++ libraries (style.md)
+LIB_CXX  := $(wildcard lib/*.cc)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 # release tree
-OBJ      := $(patsubst %.c,build/obj/%.o,$(LIB_SRC))
+OBJ      := $(patsubst %.c,build/obj/%.o,$(LIB_SRC)) $(patsubst %.cc,build/obj/%.o,$(LIB_CXX))
 BINS     := $(addprefix build/bin/,$(PROGRAMS))
 # test tree: same sources, crash points compiled in
-TOBJ     := $(patsubst %.c,build/test/obj/%.o,$(LIB_SRC))
+TOBJ     := $(patsubst %.c,build/test/obj/%.o,$(LIB_SRC)) $(patsubst %.cc,build/test/obj/%.o,$(LIB_CXX))
 TBINS    := $(addprefix build/test/bin/,$(PROGRAMS))
 UNITS    := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
@@ -62,6 +69,13 @@ build/obj/%.o: %.c
 build/test/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DFLIP_TEST_BUILD -MMD -MP -c -o $@ $<
+
+build/obj/%.o: %.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -MMD -MP -c -o $@ $<
+build/test/obj/%.o: %.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -DFLIP_TEST_BUILD -MMD -MP -c -o $@ $<
 
 build/libflip.a: $(OBJ)
 	@mkdir -p $(@D)
