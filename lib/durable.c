@@ -152,7 +152,8 @@ int durable_read(int dirfd, const char *file, size_t cap, char **data, size_t *l
 
 	*data = NULL;
 	*len = 0;
-	fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted under a spool name must fail at once, not hang open(2) */
+	fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) < 0)
@@ -161,6 +162,8 @@ int durable_read(int dirfd, const char *file, size_t cap, char **data, size_t *l
 		errno = EINVAL;
 		goto fail;
 	}
+	if (fcntl(fd, F_SETFL, 0) < 0)
+		goto fail;
 	if ((unsigned long long)st.st_size > cap) {
 		errno = EFBIG;
 		goto fail;

@@ -118,6 +118,10 @@ int spool_lock(struct spool *sp, const char *name)
 	char file[64];
 	int fd;
 
+	if (sp->lockfd >= 0) {
+		errno = EBUSY;	/* one program lock per spool handle: closing it would release it */
+		return -1;
+	}
 	snprintf(file, sizeof(file), ".%s.lock", name);
 	fd = openat(sp->rootfd, file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -130,8 +134,6 @@ int spool_lock(struct spool *sp, const char *name)
 		errno = saved;
 		return -1;
 	}
-	if (sp->lockfd >= 0)
-		close(sp->lockfd);
 	sp->lockfd = fd;
 	return 1;
 }
@@ -401,6 +403,8 @@ int spool_list(struct spool *sp, enum spool_state st, char ***names, size_t *n)
 	while ((de = readdir(d)) != NULL) {
 		if (!ident_ok(IDENT_JOB_NAME, de->d_name))
 			continue;	/* ., .., temporaries, anything foreign */
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue;	/* a file or link named like a job is not a job */
 		if (cnt == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
 			char **nv = realloc(v, ncap * sizeof(*v));

@@ -38,7 +38,8 @@
  *	directories (mode 0700) and refuses a root that other users can enter or write.
  *
  *	spool_lock() takes a non-blocking exclusive flock on FLIP_SPOOL_DIR/.<name>.lock
- *	and keeps it until spool_close(): 1 acquired, 0 held by another process, -1 error.
+ *	and keeps it until spool_close(): 1 acquired, 0 held by another process, -1 error
+ *	(EBUSY when this handle already holds a lock: one program lock per handle).
  *
  *	spool_seq_reserve() hands out n consecutive sequence numbers from the `seq` file
  *	(write-fsync-rename), so the hub's order survives across polls. Call it under
