@@ -110,13 +110,18 @@ bench: deps $(BINS)
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/flip $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 timers/*.service timers/*.timer timers/*.path $(DESTDIR)$(PREFIX)/lib/systemd/system/
-	install -m 0644 timers/flip.cron $(DESTDIR)/etc/flip/flip.cron.example
+	# the units name /usr/local/bin; point them at this PREFIX
+	for u in timers/*.service timers/*.timer timers/*.path; do \
+	    sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' $$u > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u); \
+	    chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u); done
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' timers/flip.cron > $(DESTDIR)/etc/flip/flip.cron.example
 	install -m 0600 docs/flip.env.example $(DESTDIR)/etc/flip/flip.env.example
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(PROGRAMS)) /etc/flip/flip.cron.example /etc/flip/flip.env.example
-	cd timers && for u in *.service *.timer *.path; do rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/$$u; done
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(PROGRAMS))
+	rm -f $(DESTDIR)/etc/flip/flip.cron.example $(DESTDIR)/etc/flip/flip.env.example
+	for u in timers/*.service timers/*.timer timers/*.path; do \
+	    rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u); done
 
 lint:
 	clang-format --dry-run --Werror bin/*.c lib/*.[ch] jobs/*.[ch] tests/unit/*.c

@@ -36,7 +36,7 @@ static void usage(int code)
 static int cycle(struct node *n, struct hub *h, int snapshot)
 {
 	char err[1024];
-	struct intake_stats st;
+	struct intake_stats st = {0};
 	struct metrics m;
 	int hb, rc = 0;
 	double t0 = node_now();
@@ -45,12 +45,14 @@ static int cycle(struct node *n, struct hub *h, int snapshot)
 	if (hb == HEARTBEAT_IDENTITY) {
 		log_error("%s", err);
 		node_audit(n, "hub.identity_mismatch", NULL, NULL, NULL);
-		return 2;
+		rc = 2;
+		goto metrics;
 	}
 	if (hb == HEARTBEAT_AUTH) {
 		log_error("%s", err);
 		node_audit(n, "hub.auth_refused", NULL, NULL, NULL);
-		return 1;	/* nothing fetched: a refused key claims nothing */
+		rc = 1;		/* nothing fetched: a refused key claims nothing */
+		goto metrics;
 	}
 	if (hb != HEARTBEAT_OK) {
 		log_error("%s", err);
@@ -61,7 +63,8 @@ static int cycle(struct node *n, struct hub *h, int snapshot)
 		break;
 	case INTAKE_AUTH:
 		log_error("%s; check TRUST_API_KEY", err);
-		return 1;
+		rc = 1;
+		goto metrics;
 	default:
 		log_error("%s", err);
 		rc = 1;
@@ -70,6 +73,7 @@ static int cycle(struct node *n, struct hub *h, int snapshot)
 		log_info("fetched %d task%s: %d spooled, %d refused, %d re-delivered, %d skipped",
 			 st.fetched, st.fetched == 1 ? "" : "s", st.spooled, st.refused,
 			 st.redelivered, st.skipped);
+metrics:
 	metrics_begin(&m, "flip-poll");
 	metrics_add(&m, "last_run_timestamp_seconds", NULL, t0);
 	metrics_add(&m, "last_run_success", NULL, rc == 0);
@@ -125,6 +129,12 @@ int main(int argc, char **argv)
 		log_error("cannot take the poll lock in %s", n.cfg.spool_dir);
 		node_close(&n);
 		return 1;
+	}
+	if (heartbeat_blocked(&n, err, sizeof(err))) {
+		/* the hub said we are another trust: never retry blindly (ARCHITECTURE.md) */
+		log_error("%s", err);
+		node_close(&n);
+		return 2;
 	}
 	if (spool_clean_tmp(&n.sp) > 0)
 		log_info("removed jobs an interrupted flip-poll left half-written in tmp/");

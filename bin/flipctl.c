@@ -273,7 +273,7 @@ static int cmd_ls(int argc, char **argv)
 			       json_string_value(json_object_get(j, "state")), age,
 			       (long long)json_integer_value(json_object_get(j, "attempts")),
 			       json_string_value(json_object_get(j, "outcome")));
-			if (json_object_get(j, "hub_status"))
+			if (json_integer_value(json_object_get(j, "hub_status")) > 0)
 				printf(" (hub %lld)",
 				       (long long)json_integer_value(json_object_get(j, "hub_status")));
 			putchar('\n');

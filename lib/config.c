@@ -50,6 +50,7 @@ enum config_kind {
 	CK_BOOL,     /* true/false/yes/no/1/0, any case */
 	CK_URL,	     /* https:// (or http://) URL, one trailing '/' removed */
 	CK_PATH,     /* absolute path without a ".." component, trailing '/' removed */
+	CK_KITPATH,  /* CK_PATH, or relative in the file: resolved against the file's folder */
 	CK_HEADER,   /* HTTP header name (RFC 9110 token) */
 	CK_CHOICE,   /* one of choices[] */
 	CK_AES,	     /* base64 of exactly 32 bytes; also fills aes_key/have_aes_key */
@@ -114,12 +115,12 @@ static const struct config_key config_keys[] = {
 	{{"PACS_RETRIEVE"}, CK_CHOICE, F(pacs_retrieve), "get", 0, 0, config_retrieve},
 	{{"FLIP_DICOM_PORT"}, CK_INT, F(flip_dicom_port), "11112", PORT, NULL},
 	{{"REIMPORT_STUDIES_ENABLED"}, CK_BOOL, F(reimport_enabled), "true", 0, 0, NULL},
-	{{"BASE_IMAGES_DOWNLOAD_DIR"}, CK_PATH, F(images_dir), "/opt/flip/data/images", 0, 0,
+	{{"BASE_IMAGES_DOWNLOAD_DIR"}, CK_KITPATH, F(images_dir), "/opt/flip/data/images", 0, 0,
 	 NULL},
 	/* hours are multiplied into seconds: keep it to a century */
 	{{"IMAGE_CACHE_RETENTION_HOURS"}, CK_LONG, F(image_retention_hours), "168", 1, 876000,
 	 NULL},
-	{{"FL_KIT_DIR"}, CK_PATH, F(fl_kit_dir), "/opt/flip/fl-kit", 0, 0, NULL},
+	{{"FL_KIT_DIR"}, CK_KITPATH, F(fl_kit_dir), "/opt/flip/fl-kit", 0, 0, NULL},
 	{{"FL_KIT_SLOT"}, CK_NAME, F(fl_kit_slot), NULL, 0, 0, NULL},
 	{{"FL_BACKEND"}, CK_CHOICE, F(fl_backend), "nvflare", 0, 0, config_fl},
 	{{"FL_CLIENT_COMMAND"}, CK_STR, F(fl_client_command), NULL, 0, 0, NULL},
@@ -366,8 +367,9 @@ static int config_read(struct config_file *f, int explicit_path, char *err, size
 	}
 	problem = config_mode_problem(st.st_mode);
 	if (problem != NULL) {
-		config_err(err, errlen, "%s: mode %04o %s; run: chmod 600 %s", f->path,
-			   (unsigned)(st.st_mode & 07777), problem, f->path);
+		config_err(err, errlen,
+			   "%s: mode %04o %s; run: chmod 640 %s (owner root, group flip) or chmod 600",
+			   f->path, (unsigned)(st.st_mode & 07777), problem, f->path);
 		goto out;
 	}
 	if (st.st_size > CONFIG_MAX_FILE) {
@@ -649,6 +651,34 @@ static char *config_text(const struct config_key *k, const struct config_val *v,
 			return NULL;
 		}
 		break;
+	case CK_KITPATH:
+		/*
+		 * FLIP's docker kits write these relative to the compose folder
+		 * (BASE_IMAGES_DOWNLOAD_DIR=./data/trust). A kit copied as it is must still
+		 * work, so a relative path from the file means "beside the kit file".
+		 */
+		if (v->text[0] != '/' && v->src == SRC_FILE && v->path && v->path[0] == '/') {
+			const char *rel = strncmp(v->text, "./", 2) == 0 ? v->text + 2 : v->text;
+			int dirlen = (int)(strrchr(v->path, '/') - v->path);
+			char *abs = NULL;
+			if (asprintf(&abs, "%.*s/%s", dirlen, v->path, rel) < 0) {
+				config_bad(err, errlen, v, "out of memory");
+				return NULL;
+			}
+			if (!config_path_ok(abs)) {
+				free(abs);
+				config_bad(err, errlen, v,
+					   "must be a path without a '..' component, got '" CONFIG_ECHO "'",
+					   v->text);
+				return NULL;
+			}
+			log_debug("%s is relative in %s; using %s", v->name, v->path, abs);
+			n = strlen(abs);
+			if (n > 1 && abs[n - 1] == '/')
+				abs[n - 1] = 0;
+			return abs;
+		}
+		/* fall through */
 	case CK_PATH:
 		if (!config_path_ok(v->text)) {
 			config_bad(err, errlen, v,
@@ -723,7 +753,7 @@ static char *config_text(const struct config_key *k, const struct config_val *v,
 	/* URLs lose one trailing slash, paths all of them but the root's */
 	if (k->kind == CK_URL && s[n - 1] == '/')
 		s[n - 1] = 0;
-	if (k->kind == CK_PATH)
+	if (k->kind == CK_PATH || k->kind == CK_KITPATH)
 		while (n > 1 && s[n - 1] == '/')
 			s[--n] = 0;
 	return s;

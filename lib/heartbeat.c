@@ -7,6 +7,7 @@
  */
 #include "heartbeat.h"
 
+#include "digest.h"
 #include "durable.h"
 #include "envelope.h"
 #include "log.h"
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #define HEARTBEAT_STATE_FILE "hub.json"
+#define HEARTBEAT_MISMATCH_FILE "identity-mismatch.json"
 #define HEARTBEAT_BACKLOG_DEGRADED 600	/* seconds a result may wait in out/ before "degraded" */
 
 static long heartbeat_ms_since(const struct timespec *t0)
@@ -121,6 +123,77 @@ static void heartbeat_keep(int sfd, json_t *reply, const struct hub_reply *r, in
 	json_decref(state);
 }
 
+/* heartbeat_kit_fingerprint - what identifies "this kit" for the mismatch marker */
+static void heartbeat_kit_fingerprint(const struct config *cfg, char out[65])
+{
+	char keyhash[65], *text = NULL;
+
+	digest_sha256_hex(cfg->api_key ? cfg->api_key : "", cfg->api_key ? strlen(cfg->api_key) : 0,
+			  keyhash);
+	if (asprintf(&text, "%s\n%s\n%s", cfg->hub_url ? cfg->hub_url : "", keyhash,
+		     cfg->expected_trust_id ? cfg->expected_trust_id : "") < 0) {
+		memset(out, '0', 64);
+		out[64] = 0;
+		return;
+	}
+	digest_sha256_hex(text, strlen(text), out);
+	free(text);
+}
+
+/* heartbeat_blocked - 1 while a trust id mismatch was seen with this very kit */
+int heartbeat_blocked(struct node *n, char *err, size_t errlen)
+{
+	int sfd = node_state_dirfd(n, NULL), blocked = 0;
+	char *text, fp[65];
+	size_t len;
+
+	if (sfd < 0)
+		return 0;
+	if (durable_read(sfd, HEARTBEAT_MISMATCH_FILE, 1 << 16, &text, &len) == 0) {
+		json_t *v = json_loadb(text, len, 0, NULL);
+		free(text);
+		heartbeat_kit_fingerprint(&n->cfg, fp);
+		const char *kit = json_string_value(json_object_get(v, "kit"));
+		if (kit && strcmp(kit, fp) == 0) {
+			snprintf(err, errlen,
+				 "the hub answered as trust %s, not EXPECTED_TRUST_ID %s, at %s; not "
+				 "calling the hub again with this kit: install the right kit file, or "
+				 "run flipctl doctor once the hub side is fixed",
+				 json_string_value(json_object_get(v, "hub_trust_id")) ?: "?",
+				 n->cfg.expected_trust_id ? n->cfg.expected_trust_id : "?",
+				 json_string_value(json_object_get(v, "seen_at")) ?: "?");
+			blocked = 1;
+		} else {
+			unlinkat(sfd, HEARTBEAT_MISMATCH_FILE, 0);	/* the kit changed: try again */
+		}
+		json_decref(v);
+	}
+	close(sfd);
+	return blocked;
+}
+
+/* heartbeat_mark_mismatch - remember the mismatch (or forget it when identity is proven) */
+static void heartbeat_mark_mismatch(struct node *n, int sfd, const char *hub_id)
+{
+	char fp[65], ts[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (sfd < 0)
+		return;
+	if (hub_id == NULL) {
+		unlinkat(sfd, HEARTBEAT_MISMATCH_FILE, 0);
+		return;
+	}
+	heartbeat_kit_fingerprint(&n->cfg, fp);
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_t *v = json_pack("{s:s,s:s,s:s}", "kit", fp, "hub_trust_id", hub_id, "seen_at", ts);
+	if (v == NULL || durable_write_json(sfd, HEARTBEAT_MISMATCH_FILE, v, 0600) < 0)
+		log_warn("cannot record the trust id mismatch: %s", strerror(errno));
+	json_decref(v);
+}
+
 static int heartbeat_uuid_equal(const char *a, const char *b)
 {
 	char ca[37], cb[37];
@@ -158,6 +231,9 @@ static int heartbeat_check_reply(struct node *n, const struct hub_reply *r, char
 				 "this host has another trust's kit; fix the kit file, do not retry",
 				 name ? name : "?", id, n->cfg.expected_trust_id);
 			rc = HEARTBEAT_IDENTITY;
+			heartbeat_mark_mismatch(n, sfd, id);
+		} else if (n->cfg.expected_trust_id) {
+			heartbeat_mark_mismatch(n, sfd, NULL);	/* identity proven */
 		}
 	}
 	if (fp != NULL) {

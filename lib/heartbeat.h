@@ -7,6 +7,8 @@
  *	int heartbeat_send(struct node *n, struct hub *h, int with_snapshot,
  *			   char *err, size_t errlen);
  *	json_t *heartbeat_snapshot(struct node *n);
+int heartbeat_blocked(struct node *n, char *err, size_t errlen);
+ *	int heartbeat_blocked(struct node *n, char *err, size_t errlen);
  *
  * DESCRIPTION
  *	heartbeat_send() POSTs /trust/heartbeat with a health snapshot (or no body at
@@ -17,6 +19,13 @@
  *	time) is logged "authenticated to hub as trust <name> (<id>)"; a trust id other
  *	than EXPECTED_TRUST_ID is HEARTBEAT_IDENTITY; an aes_key_fingerprint other than
  *	ours is logged as an error naming both (a stale kit) and is not fatal.
+ *
+ *	A trust id mismatch also leaves FLIP_STATE_DIR/identity-mismatch.json, keyed
+ *	by a fingerprint of the hub URL, the API key's hash and EXPECTED_TRUST_ID.
+ *	heartbeat_blocked() returns 1 (err says why and what to do) while that marker
+ *	matches the current kit, so flip-poll stops calling the hub every 5 s with
+ *	another trust's key; a changed kit, or a heartbeat that proves the identity
+ *	(flipctl doctor), clears it.
  *
  *	heartbeat_snapshot() probes the node's own components cheaply (well under a
  *	second): flip-node itself, the spool (writable, backlog age, free space).
@@ -40,5 +49,6 @@ enum { HEARTBEAT_OK = 0, HEARTBEAT_FAILED = 1, HEARTBEAT_AUTH = 2, HEARTBEAT_IDE
 
 int heartbeat_send(struct node *n, struct hub *h, int with_snapshot, char *err, size_t errlen);
 json_t *heartbeat_snapshot(struct node *n);
+int heartbeat_blocked(struct node *n, char *err, size_t errlen);
 
 #endif

@@ -112,8 +112,12 @@ static void report_defer(struct node *n, struct job *job, json_t *st, const stru
 	if (report_state_write(job, st) < 0)
 		log_error("job %s: cannot record the upload attempt: %s", job->name, strerror(errno));
 	hub_detail(r, detail, sizeof(detail));
-	log_warn("task %s: %s upload failed (%s%ld %s); attempt %lld, next in %.0f s", job->task_id,
-		 what, r->status ? "HTTP " : "", r->status, detail, (long long)attempts, delay);
+	if (r->status)
+		log_warn("task %s: %s upload failed (HTTP %ld: %s); attempt %lld, next in %.0f s",
+			 job->task_id, what, r->status, detail, (long long)attempts, delay);
+	else
+		log_warn("task %s: %s upload failed (%s); attempt %lld, next in %.0f s", job->task_id,
+			 what, detail, (long long)attempts, delay);
 	spool_job_log(job, "%s upload attempt %lld failed (status %ld); retry in %.0f s", what,
 		      (long long)attempts, r->status, delay);
 	(void)n;

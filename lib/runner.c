@@ -128,8 +128,9 @@ static int runner_defer(struct node *n, struct job *job, struct job_answer *a)
 	return 0;
 }
 
-/* runner_job - run one claimed job in cur/ to its end */
-static int runner_job(struct node *n, struct job *job, struct runner_stats *stats)
+/* runner_job - run one claimed job in cur/ to its end; a deferred job's project joins waiting */
+static int runner_job(struct node *n, struct job *job, struct runner_stats *stats,
+		      json_t *waiting)
 {
 	json_t *task = spool_job_read_json(job, "task.json", RUNNER_MAX_TASK), *result = NULL;
 	const char *type = json_string_value(json_object_get(task, "task_type"));
@@ -150,6 +151,10 @@ static int runner_job(struct node *n, struct job *job, struct runner_stats *stat
 	if (a.outcome == JOB_TRANSIENT) {
 		int d = runner_defer(n, job, &a);
 		if (d <= 0) {
+			const char *project = runner_project(task);
+			/* later jobs of this project must not overtake it in this pass either */
+			if (project)
+				json_object_set_new(waiting, project, json_true());
 			stats->deferred += d == 0;
 			rc = d < 0;
 			goto out;
@@ -200,7 +205,7 @@ out:
 }
 
 /* runner_due - is a job in new/ due, and not behind a waiting job of its project */
-static int runner_due(struct job *job, json_t *waiting_projects, const char **project_out)
+static int runner_due(struct job *job, json_t *waiting_projects)
 {
 	json_t *st = spool_job_read_json(job, RUNNER_EXEC_STATE, 1 << 20);
 	json_t *task = spool_job_read_json(job, "task.json", RUNNER_MAX_TASK);
@@ -213,7 +218,6 @@ static int runner_due(struct job *job, json_t *waiting_projects, const char **pr
 		due = 0;
 	if (!due && project)
 		json_object_set_new(waiting_projects, project, json_true());
-	*project_out = NULL;
 	json_decref(st);
 	json_decref(task);
 	return due;
@@ -239,7 +243,7 @@ int runner_run(struct node *n, struct runner_stats *stats)
 					 job.name);
 				spool_job_log(&job, "recovered from cur/ after an interrupted run");
 				stats->recovered++;
-				rc |= runner_job(n, &job, stats);
+				rc |= runner_job(n, &job, stats, waiting);
 			}
 			spool_job_close(&job);
 		}
@@ -252,11 +256,10 @@ int runner_run(struct node *n, struct runner_stats *stats)
 	}
 	for (size_t i = 0; i < cnt; i++) {
 		struct job job;
-		const char *project;
 
 		if (spool_job_open(&n->sp, SPOOL_NEW, names[i], &job) < 0)
 			continue;	/* held or moved by the operator since the listing */
-		if (!runner_due(&job, waiting, &project)) {
+		if (!runner_due(&job, waiting)) {
 			stats->waiting++;
 			spool_job_close(&job);
 			continue;
@@ -264,7 +267,7 @@ int runner_run(struct node *n, struct runner_stats *stats)
 		if (spool_job_claim(&job) == 1) {
 			if (spool_job_move(&job, SPOOL_CUR, 1) == 0) {
 				CRASH_POINT("exec.after_claim");
-				rc |= runner_job(n, &job, stats);
+				rc |= runner_job(n, &job, stats, waiting);
 			} else {
 				log_error("job %s: cannot claim it (rename to cur/): %s", job.name,
 					  strerror(errno));

@@ -394,7 +394,7 @@ static void test_modes(void **state __attribute__((unused)))
 		assert_int_equal(config_load(&cfg, kit, err, sizeof(err)), -1);
 		snprintf(want, sizeof(want), "%s: mode %04o ", kit, (unsigned)bad[i]);
 		assert_non_null(strstr(err, want));
-		snprintf(want, sizeof(want), "; run: chmod 600 %s", kit);
+		snprintf(want, sizeof(want), "; run: chmod 640 %s", kit);
 		assert_non_null(strstr(err, want));
 	}
 	write_kit(HUB_KEYS, 0644);
@@ -531,8 +531,8 @@ static void test_values(void **state __attribute__((unused)))
 	assert_non_null(strstr(err, "absolute path"));
 	load_bad("FLIP_STATE_DIR=/var/lib/../etc\n", "'..'");
 	load_bad("FLIP_LOG_DIR=/var/log/flip/..\n", "'..'");
-	load_bad("FL_KIT_DIR=./kit\n", "absolute");
-	load_bad("BASE_IMAGES_DOWNLOAD_DIR=../images\n", "absolute");
+	load_bad("FLIP_LOG_DIR=./log\n", "absolute");
+	load_bad("BASE_IMAGES_DOWNLOAD_DIR=../images\n", "'..'");
 	assert_int_equal(load("FLIP_LOG_DIR=/var/log/a..b//\n", &cfg), 0);
 	assert_string_equal(cfg.log_dir, "/var/log/a..b");
 	config_free(&cfg);
@@ -605,6 +605,23 @@ static void test_ignored_keys(void **state __attribute__((unused)))
 	assert_null(strstr(out, "proxy:3128"));
 }
 
+/* FLIP's docker kits give some folders relative to the kit: they resolve beside it */
+static void test_relative_kit_paths(void **state __attribute__((unused)))
+{
+	struct config cfg;
+	char want[600];
+
+	assert_int_equal(load(HUB_KEYS "BASE_IMAGES_DOWNLOAD_DIR=./data/trust\n"
+				       "FL_KIT_DIR=fl-kit/\n", &cfg), 0);
+	snprintf(want, sizeof(want), "%s/data/trust", dir);
+	assert_string_equal(cfg.images_dir, want);
+	snprintf(want, sizeof(want), "%s/fl-kit", dir);
+	assert_string_equal(cfg.fl_kit_dir, want);
+	config_free(&cfg);
+	load_bad(HUB_KEYS "BASE_IMAGES_DOWNLOAD_DIR=../elsewhere\n", "BASE_IMAGES_DOWNLOAD_DIR");
+	load_bad(HUB_KEYS "FLIP_SPOOL_DIR=./spool\n", "FLIP_SPOOL_DIR");
+}
+
 /* the kit file's proxy is honoured (hospitals allow outbound HTTPS only through one) */
 static void test_proxy(void **state __attribute__((unused)))
 {
@@ -664,6 +681,7 @@ int main(void)
 		cmocka_unit_test_setup(test_values, setup),
 		cmocka_unit_test_setup(test_ignored_keys, setup),
 		cmocka_unit_test_setup(test_proxy, setup),
+		cmocka_unit_test_setup(test_relative_kit_paths, setup),
 		cmocka_unit_test_setup(test_no_secret_in_messages, setup),
 	};
 
