@@ -90,6 +90,22 @@ static void fmt_age(double secs, char *out, size_t len)
 		snprintf(out, len, "%.0fd", secs / 86400);
 }
 
+/* mkdir_parents - create the missing parents of path (0755: they are not ours to hide) */
+static int mkdir_parents(const char *path)
+{
+	char buf[4096];
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -1;
+	for (char *p = buf + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = 0;
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return 0;
+}
+
 /* init - directories with owner and modes, the de-identification key */
 static int cmd_init(int argc, char **argv)
 {
@@ -121,7 +137,7 @@ static int cmd_init(int argc, char **argv)
 	static const char *const states[] = {"tmp", "new", "cur", "out", "done", "failed", "hold"};
 	int rc = 0;
 	for (size_t i = 0; i < 3; i++) {
-		if (mkdir(dirs[i], 0700) < 0 && errno != EEXIST) {
+		if ((mkdir_parents(dirs[i]) < 0 || mkdir(dirs[i], 0700) < 0) && errno != EEXIST) {
 			fprintf(stderr, "flipctl: cannot create %s: %s\n", dirs[i], strerror(errno));
 			rc = 1;
 			continue;
@@ -516,6 +532,13 @@ static int cmd_doctor(void)
 	}
 	printf("ok   config       %s (mode and every key valid)\n", n.cfg.path[0] ? n.cfg.path :
 	       "(environment)");
+	if (n.cfg.https_proxy) {
+		/* show where, never the credentials a proxy URL may carry */
+		const char *p = n.cfg.https_proxy, *at = strrchr(p, '@'), *scheme = strstr(p, "://");
+		printf("ok   proxy        hub calls go through %.*s%s%s\n",
+		       scheme ? (int)(scheme - p + 3) : 0, p, at ? "" : (scheme ? scheme + 3 : p),
+		       at ? at + 1 : "");
+	}
 	const char *dirs[] = {n.cfg.spool_dir, n.cfg.state_dir, n.cfg.log_dir};
 	for (size_t i = 0; i < 3; i++) {
 		struct statvfs vfs;
