@@ -15,6 +15,7 @@
 #include "jobctl.h"
 #include "log.h"
 #include "node.h"
+#include "policy.h"
 #include "status.h"
 
 #include <errno.h>
@@ -50,6 +51,7 @@ static void usage(int code)
 		"  audit tail [-n N] [-f]  the last audit events, readably\n"
 		"  audit rotate            start a new audit file chained to the old one\n"
 		"  doctor                  check the set-up, one line per check\n"
+		"  policy check            check ACCESS_POLICY_FILE: effective floor, one line per rule\n"
 		"  key-hash                the SHA-256 of TRUST_API_KEY the hub must hold\n"
 		"  --help | --version\n");
 	exit(code);
@@ -609,6 +611,47 @@ static int cmd_doctor(void)
 	return bad ? 1 : 0;
 }
 
+/* policy check - ACCESS_POLICY_FILE loaded as a job would; the floor, one line per rule */
+static int cmd_policy(int argc, char **argv)
+{
+	struct node n;
+	struct policy *p;
+	char err[1024];
+	json_t *d, *r;
+	size_t i;
+
+	if (argc != 2 || strcmp(argv[1], "check") != 0)
+		usage(2);
+	open_node(&n, 0);
+	long floor = n.cfg.cohort_threshold;
+	if (n.cfg.access_policy_file == NULL) {
+		printf("no policy file configured; effective floor %ld (COHORT_QUERY_THRESHOLD)\n", floor);
+		node_close(&n);
+		return 0;
+	}
+	if (policy_load(n.cfg.access_policy_file, floor, &p, err, sizeof(err)) != 0) {
+		fprintf(stderr, "flipctl: %s\n", err);
+		node_close(&n);
+		return 1;
+	}
+	d = policy_describe(p, floor); /* jansson's getters take NULL (out of memory) */
+	printf("%s: valid; effective floor %lld (COHORT_QUERY_THRESHOLD %ld)%s\n",
+	       n.cfg.access_policy_file, json_integer_value(json_object_get(d, "floor")), floor,
+	       policy_fl_privacy(p) ? "; [fl_privacy] present" : "");
+	json_array_foreach(json_object_get(d, "rules"), i, r) {
+		json_t *pr = json_object_get(r, "projects"), *f = json_object_get(r, "min_cohort_size");
+		printf("  %-24s %-6s %-20s ", json_string_value(json_object_get(r, "id")),
+		       json_string_value(json_object_get(r, "effect")),
+		       json_string_value(json_object_get(r, "action")));
+		printf(pr ? "%zu project(s)" : "all projects", json_array_size(pr));
+		printf(f ? ", floor %lld\n" : "\n", json_integer_value(f));
+	}
+	json_decref(d);
+	policy_free(p);
+	node_close(&n);
+	return 0;
+}
+
 /* key-hash - what the hub must hold for this trust */
 static int cmd_key_hash(void)
 {
@@ -663,6 +706,8 @@ int main(int argc, char **argv)
 		return cmd_purge(argc, argv);
 	if (strcmp(cmd, "audit") == 0)
 		return cmd_audit(argc, argv);
+	if (strcmp(cmd, "policy") == 0)
+		return cmd_policy(argc, argv);
 	if (strcmp(cmd, "doctor") == 0 && argc == 1)
 		return cmd_doctor();
 	if (strcmp(cmd, "key-hash") == 0 && argc == 1)

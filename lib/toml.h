@@ -10,9 +10,12 @@
  *	toml_load_file() reads the file at path (opened O_NOFOLLOW; it must be a regular
  *	file of at most max_bytes bytes), parses it with toml11 and returns the whole
  *	document as a new JSON object, types preserved exactly:
- *	  TOML integer          json integer (a boolean is never an integer)
+ *	  TOML integer          json integer (a boolean is never an integer); one
+ *	                        that does not fit 64 bits is refused, as is a binary
+ *	                        literal of more than 62 digits
  *	  TOML boolean          json true / false
- *	  TOML float            json real (inf and nan are refused: JSON has none)
+ *	  TOML float            json real (inf, nan and overflow are refused: JSON
+ *	                        has no infinities)
  *	  TOML string           json string (a string or key holding NUL is refused)
  *	  TOML array            json array
  *	  table, inline table   json object
