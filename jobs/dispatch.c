@@ -18,8 +18,8 @@ static void jobs_not_available(struct job_ctx *ctx, struct job_answer *a)
 }
 
 static const struct jobs_entry jobs_table[] = {
-	{"cohort_query", jobs_not_available},
-	{"persist_cohort", jobs_not_available},
+	{"cohort_query", NULL},		/* cohort_query.c */
+	{"persist_cohort", NULL},	/* persist_cohort.c */
 	{"create_imaging", jobs_not_available},
 	{"delete_imaging", jobs_not_available},
 	{"get_imaging_status", jobs_not_available},
@@ -30,6 +30,11 @@ static const struct jobs_entry jobs_table[] = {
 /* jobs_lookup - the handler for a task type */
 const struct jobs_entry *jobs_lookup(const char *task_type)
 {
+	static const struct jobs_entry *const written[] = {&jobs_cohort_query, &jobs_persist_cohort};
+
+	for (size_t i = 0; i < sizeof(written) / sizeof(written[0]); i++)
+		if (strcmp(written[i]->task_type, task_type) == 0)
+			return written[i];
 	for (size_t i = 0; i < sizeof(jobs_table) / sizeof(jobs_table[0]); i++)
 		if (strcmp(jobs_table[i].task_type, task_type) == 0)
 			return &jobs_table[i];

@@ -18,6 +18,11 @@
  *	after a crash or a hub re-delivery. Handlers log through log.h and the job's
  *	own log, never SQL text, accession numbers or patient values.
  *
+ *	jobs_open_project_id() opens a payload's sealed project id (context
+ *	project_id); jobs_policy() loads the governance policy (an invalid one fails
+ *	the job closed); jobs_decide() applies it to an action, opening the project id
+ *	only when a rule names projects. Each fills the answer when it fails.
+ *
  *	jobs_lookup() returns the entry for one of the seven task types (NULL for an
  *	unknown type, which flip-poll has already refused). A type whose handler is not
  *	written yet answers "501: <type> is not available on this node yet".
@@ -29,6 +34,7 @@
 
 #include "config.h"
 #include "node.h"
+#include "policy.h"
 #include "spool.h"
 
 enum job_outcome { JOB_ANSWER, JOB_TRANSIENT };
@@ -60,6 +66,16 @@ struct jobs_entry {
 };
 
 const struct jobs_entry *jobs_lookup(const char *task_type);
+
+/* the handlers written so far, one file each (jobs/<type>.c); dispatch.c lists every type */
+extern const struct jobs_entry jobs_cohort_query;
+extern const struct jobs_entry jobs_persist_cohort;
+
+/* shared by the handlers that read OMOP under the governance policy (cohort_query.c) */
+char *jobs_open_project_id(struct job_ctx *ctx, const char *field, struct job_answer *a);
+struct policy *jobs_policy(struct job_ctx *ctx, struct job_answer *a, int *failed);
+int jobs_decide(struct job_ctx *ctx, struct policy *pol, enum policy_action action,
+		const char *field, struct policy_decision *d, struct job_answer *a);
 void jobs_answer_free(struct job_answer *a);
 int jobs_answer_fail(struct job_answer *a, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
