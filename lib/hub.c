@@ -162,6 +162,7 @@ int hub_call(struct hub *h, const char *method, const char *path, const char *bo
 	struct hub_sink sink = {r, 0, 0};
 	CURLcode rc;
 	curl_off_t reqsize = 0;
+	long connects = 0;
 
 	memset(r, 0, sizeof(*r));
 	if (snprintf(url, sizeof(url), "%s%s", h->base, path) >= (int)sizeof(url)) {
@@ -186,7 +187,17 @@ int hub_call(struct hub *h, const char *method, const char *path, const char *bo
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &r->seconds);
 	curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &reqsize);
+	curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
 	r->sent = reqsize > 0;
+	/*
+	 * When a kept-alive connection dies before any answer, libcurl sends the request
+	 * again on a new connection, by itself. For a POST the hub may then have processed
+	 * it twice: the first copy accepted, the second answered 409. A new connection
+	 * after earlier calls on this handle is the only trace of that, so it counts as
+	 * "may have been sent twice" (a false alarm only turns a 409 into done/, and a
+	 * requeued task comes back by re-delivery anyway).
+	 */
+	r->maybe_resent = h->calls++ > 0 && connects > 0;
 	if (r->body == NULL) {
 		r->body = calloc(1, 1);
 		if (r->body == NULL) {

@@ -49,6 +49,7 @@ struct hub {
 	char *base;		/* CENTRAL_HUB_API_URL */
 	char *ca_extra;		/* FLIP_CA_BUNDLE */
 	char *key_header_line;	/* "<header>: <key>" (secret) */
+	long calls;		/* requests made on this handle */
 };
 
 struct hub_reply {
@@ -58,6 +59,7 @@ struct hub_reply {
 	char date[64];		/* the Date header, "" when absent */
 	char error[256];	/* why no answer arrived */
 	int sent;		/* the request may have reached the hub (for exactly-once bookkeeping) */
+	int maybe_resent;	/* libcurl may have sent it twice (see hub.c): a 409 may be our own */
 	double seconds;		/* total time */
 };
 

@@ -47,6 +47,19 @@ struct intake_item {
 	int is_new;
 };
 
+/*
+ * intake_str - a member's string value, or NULL when it is not a string or holds a
+ * NUL (the reply is parsed with JSON_ALLOW_NUL so one bad id cannot cost the whole
+ * batch; C would silently cut such a string short, so it is no string at all here).
+ */
+static const char *intake_str(const json_t *obj, const char *key)
+{
+	const json_t *v = json_object_get(obj, key);
+	const char *s = json_string_value(v);
+
+	return s && strlen(s) == json_string_length(v) ? s : NULL;
+}
+
 static int intake_known_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct intake_known *)a)->task_id,
@@ -228,11 +241,10 @@ static void intake_redelivered(struct node *n, const struct intake_known *k, con
 /* intake_classify - decide what happens to one task of the reply */
 static int intake_classify(struct node *n, json_t *t, size_t i, struct intake_item *it)
 {
-	json_t *jtype = json_object_get(t, "task_type");
 
 	memset(it, 0, sizeof(*it));
 	it->job.dirfd = -1;
-	it->id = json_string_value(json_object_get(t, "id"));
+	it->id = intake_str(t, "id");
 	if (!json_is_object(t) || it->id == NULL || !ident_ok(IDENT_TASK_ID, it->id)) {
 		log_error("task %zu of the hub's reply has no usable id; not spooled "
 			  "(the hub will re-deliver it after its requeue timeout)", i + 1);
@@ -240,8 +252,8 @@ static int intake_classify(struct node *n, json_t *t, size_t i, struct intake_it
 									 (json_int_t)(i + 1)));
 		return -1;
 	}
-	it->created_at = json_string_value(json_object_get(t, "created_at"));
-	it->type = json_string_value(jtype);
+	it->created_at = intake_str(t, "created_at");
+	it->type = intake_str(t, "task_type");
 	if (it->type == NULL || !task_type_known(it->type)) {
 		char msg[160];
 		/* the type may be anything: keep it short and printable in the message */
@@ -287,7 +299,7 @@ int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *
 	/* pass 1: classify (re-deliveries are handled at once: they claim nothing new) */
 	for (i = 0; i < count; i++) {
 		json_t *t = json_array_get(tasks, i);
-		const char *id = json_string_value(json_object_get(t, "id"));
+		const char *id = intake_str(t, "id");
 		const struct intake_known *k = id ? intake_index_find(&ix, id) : NULL;
 		int dup = 0;
 
@@ -300,7 +312,7 @@ int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *
 		}
 		if (k != NULL) {
 			items[i].id = id;
-			intake_redelivered(n, k, json_string_value(json_object_get(t, "task_type")));
+			intake_redelivered(n, k, intake_str(t, "task_type"));
 			st->redelivered++;
 			continue;
 		}
@@ -415,7 +427,7 @@ int intake_fetch(struct node *n, struct hub *h, struct intake_stats *st, char *e
 		hub_reply_free(&r);
 		return rc;
 	}
-	reply = json_loadb(r.body, r.len, JSON_REJECT_DUPLICATES, NULL);
+	reply = json_loadb(r.body, r.len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
 	hub_reply_free(&r);
 	tasks = json_object_get(reply, "tasks");
 	if (!json_is_array(tasks) || json_array_size(tasks) > INTAKE_MAX_TASKS) {

@@ -255,7 +255,7 @@ static int report_job(struct node *n, struct hub *h, struct job *job, struct rep
 	if (r.status == 200) {
 		report_finish(n, job, st, task_type, SPOOL_DONE, &r, NULL);
 		stats->done++;
-	} else if (r.status == 409 && was_maybe) {
+	} else if (r.status == 409 && (was_maybe || r.maybe_resent)) {
 		report_finish(n, job, st, task_type, SPOOL_DONE, &r,
 			      "409 after an earlier attempt whose answer was lost: that attempt was "
 			      "accepted");
