@@ -96,7 +96,8 @@ build/test/unit/%: tests/unit/%.c build/test/libflip.a
 
 # test - every unit test, then every integration test, one summary line at the end.
 test: deps $(BINS) $(TBINS) $(UNITS)
-	$(PYTHON) tests/run.py --units build/test/unit --bin build/test/bin --release-bin build/bin
+	$(MAKE) --no-print-directory fuzz-build
+	$(PYTHON) tests/run.py --units build/test/unit --bin build/test/bin --release-bin build/bin --fuzz build/fuzz
 
 unit: deps $(UNITS)
 	$(PYTHON) tests/run.py --units build/test/unit --only-units
@@ -129,5 +130,62 @@ lint:
 
 clean:
 	rm -rf build
+
+# fuzz - libFuzzer targets (tests/fuzz/fuzz_*.c), clang with ASan and UBSan, built into
+# build/fuzz/ from the sources each target lists (FUZZ_SRC_<name>; all of lib/ and
+# jobs/ when it lists none). Each runs FUZZ_SECONDS on build/fuzz/corpus-<name>, a
+# copy of tests/fuzz/corpus/<name> that keeps what earlier runs found; crashes go
+# to build/fuzz/artifacts-<name>/. fuzz-smoke is the 10 s run for `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_CXX     ?= clang++
+FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                -fno-omit-frame-pointer -D_GNU_SOURCE -DFLIP_TEST_BUILD -Ilib -Ijobs
+FUZZ_CFLAGS  := -std=c17 $(WARN) $(FUZZ_FLAGS) -DFLIP_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+FUZZ_CXXFLAGS := -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter $(FUZZ_FLAGS) $(PKG_CFLAGS)
+FUZZ_RUN     := -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+FUZZ_SRC_envelope := lib/envelope.c lib/b64.c
+FUZZ_SRC_payload  := lib/task.c lib/b64.c
+FUZZ_SRC_config   := lib/config.c lib/b64.c lib/log.c lib/task.c
+FUZZ_SRC_sqlguard := jobs/sqlguard.c
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(addprefix build/fuzz/fuzz_,$(FUZZ_NAMES))
+
+.PHONY: fuzz-build fuzz-smoke
+fuzz-build: deps $(FUZZ_BINS)
+
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+build/fuzz/obj/%.o: %.cc
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -MMD -MP -c -o $@ $<
+
+# build/fuzz/fuzz_<name>: its own object and those of its sources (clang++ links C++)
+define FUZZ_BIN
+FUZZ_SRC_$(1) ?= $$(LIB_SRC) $$(LIB_CXX)
+build/fuzz/fuzz_$(1): build/fuzz/obj/tests/fuzz/fuzz_$(1).o $$(addprefix build/fuzz/obj/,$$(addsuffix .o,$$(basename $$(FUZZ_SRC_$(1)))))
+	$$(if $$(filter %.cc,$$(FUZZ_SRC_$(1))),$$(FUZZ_CXX),$$(FUZZ_CC)) $$(FUZZ_FLAGS) -o $$@ $$^ -Wl,--as-needed $$(PKG_LIBS)
+endef
+$(foreach n,$(FUZZ_NAMES),$(eval $(call FUZZ_BIN,$(n))))
+
+fuzz: fuzz-build
+	@fail=0; for n in $(FUZZ_NAMES); do \
+	    c=build/fuzz/corpus-$$n; a=build/fuzz/artifacts-$$n; log=build/fuzz/fuzz_$$n.log; \
+	    mkdir -p $$c $$a; \
+	    if [ -d tests/fuzz/corpus/$$n ]; then cp -R tests/fuzz/corpus/$$n/. $$c/; fi; \
+	    if UBSAN_OPTIONS=print_stacktrace=1 build/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) \
+	        $(FUZZ_RUN) -artifact_prefix=$$a/ $$c >$$log 2>&1; then \
+	        echo "ok   fuzz_$$n ($(FUZZ_SECONDS) s): $$(grep -E '^#[0-9]+[[:space:]]+DONE' $$log | tail -n 1)"; \
+	    else \
+	        fail=1; echo "FAIL fuzz_$$n ($(FUZZ_SECONDS) s), crash input in $$a/, full log $$log:"; \
+	        tail -n 40 $$log | sed 's/^/    /'; \
+	    fi; \
+	done; exit $$fail
+
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
+
+-include $(wildcard build/fuzz/obj/*/*.d build/fuzz/obj/*/*/*.d)
 
 -include $(OBJ:.o=.d) $(TOBJ:.o=.d)

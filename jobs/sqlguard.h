@@ -50,8 +50,8 @@
  *	validate query.". So sqlguard_check(sqlguard_check(x)) == sqlguard_check(x).
  *
  *	sqlguard_function_allowed() says whether a function name (as folded by the
- *	parser) is on the allow-list; the list is a sorted static table in
- *	sqlguard.c and nowhere else.
+ *	parser) is on the allow-list; the list is one static table in sqlguard.c,
+ *	grouped by kind, and nowhere else.
  *
  * DIAGNOSTICS
  *	sqlguard_check() returns the checked SQL (malloc'd, the caller frees), or

@@ -50,6 +50,8 @@ int log_level_parse(const char *name)
 	return -1;
 }
 
+static void log_emit(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void log_emit(int level, const char *fmt, va_list ap)
 {
 	char line[2048];

@@ -5,14 +5,20 @@ Unit tests are the cmocka programs in --units (one per module); integration test
 are the Python unittest files tests/integration/test_*.py and the hub emulator's
 self-check, each run in its own interpreter with FLIP_BIN (the test build, crash
 points compiled in) and FLIP_RELEASE_BIN (the release build) in its environment.
+With --fuzz DIR, every libFuzzer target DIR/fuzz_<name> also runs for 10 s on a
+temporary copy of tests/fuzz/corpus/<name> and counts as one test, failed on a
+non-zero exit (crash, leak, sanitizer report, per-input timeout) or a hang; a crash
+input is kept in DIR/artifacts-<name>/.
 The last line is `N passed, N failed` (skips are shown after it when there are any);
 the exit status is non-zero when anything failed or nothing ran.
 """
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,6 +57,35 @@ def run_integration(path, env):
     return max(total - fails - skipped, 0), fails, skipped, out
 
 
+FUZZ_SECONDS = 10
+
+
+def run_fuzz(path, fuzz_dir):
+    """one libFuzzer target for FUZZ_SECONDS on a temporary copy of its seed corpus"""
+    name = os.path.basename(path)[len("fuzz_"):]
+    seeds = os.path.join(HERE, "fuzz", "corpus", name)
+    artifacts = os.path.join(fuzz_dir, "artifacts-" + name)
+    os.makedirs(artifacts, exist_ok=True)
+    env = dict(os.environ, UBSAN_OPTIONS="print_stacktrace=1")
+    with tempfile.TemporaryDirectory(prefix="flip-fuzz-") as tmp:
+        corpus = os.path.join(tmp, "corpus")
+        if os.path.isdir(seeds):
+            shutil.copytree(seeds, corpus)
+        else:
+            os.mkdir(corpus)
+        cmd = [path, f"-max_total_time={FUZZ_SECONDS}", "-rss_limit_mb=2048", "-timeout=10",
+               "-print_final_stats=1", "-artifact_prefix=" + artifacts + os.sep, corpus]
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=env,
+                               timeout=FUZZ_SECONDS + 110, cwd=tmp)
+        except subprocess.TimeoutExpired as e:
+            out = e.stderr or b""
+            out = out.decode(errors="replace") if isinstance(out, bytes) else out
+            return 0, 1, 0, f"timed out after {FUZZ_SECONDS + 110} s\n" + out
+    out = p.stdout + p.stderr
+    return (1, 0, 0, out) if p.returncode == 0 else (0, 1, 0, out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--units", default="build/test/unit")
@@ -58,6 +93,8 @@ def main():
     ap.add_argument("--release-bin", default="build/bin")
     ap.add_argument("--only-units", action="store_true")
     ap.add_argument("-k", dest="pattern", help="run only test files whose name contains this")
+    ap.add_argument("--fuzz", metavar="DIR",
+                    help=f"also run every libFuzzer target DIR/fuzz_* for {FUZZ_SECONDS} s")
     args = ap.parse_args()
 
     results = []
@@ -69,24 +106,37 @@ def main():
         files = sorted(os.path.join(idir, f) for f in os.listdir(idir)
                        if f.startswith("test_") and f.endswith(".py")) if os.path.isdir(idir) else []
         files.append(os.path.join(HERE, "hub", "test_emulator_selfcheck.py"))
+    fuzzers = []
+    if args.fuzz:
+        fuzzers = sorted(os.path.join(args.fuzz, f) for f in os.listdir(args.fuzz)
+                         if f.startswith("fuzz_") and os.path.isfile(os.path.join(args.fuzz, f))
+                         and os.access(os.path.join(args.fuzz, f), os.X_OK))
     if args.pattern:
         units = [u for u in units if args.pattern in os.path.basename(u)]
         files = [f for f in files if args.pattern in os.path.basename(f)]
+        fuzzers = [f for f in fuzzers if args.pattern in os.path.basename(f)]
 
     env = dict(os.environ,
                FLIP_BIN=os.path.abspath(args.bin),
                FLIP_RELEASE_BIN=os.path.abspath(args.release_bin),
                PYTHONPATH=os.pathsep.join([os.path.join(HERE, "hub"), os.path.join(HERE, "integration")]),
                PYTHONDONTWRITEBYTECODE="1")
-    for kind, items, fn in (("unit", units, run_unit), ("integration", files, None)):
+    for kind, items, fn in (("unit", units, run_unit), ("integration", files, None),
+                            ("fuzz", fuzzers, None)):
         for path in items:
             t0 = time.monotonic()
-            p, f, s, out = run_unit(path) if kind == "unit" else run_integration(path, env)
+            if kind == "unit":
+                p, f, s, out = run_unit(path)
+            elif kind == "integration":
+                p, f, s, out = run_integration(path, env)
+            else:
+                p, f, s, out = run_fuzz(os.path.abspath(path), os.path.abspath(args.fuzz))
             name = os.path.relpath(path, ROOT)
             print(f"{'ok  ' if f == 0 else 'FAIL'} {name}: {p} passed, {f} failed"
                   f"{f', {s} skipped' if s else ''} ({time.monotonic() - t0:.1f} s)", flush=True)
             if f:
-                print("\n".join("    " + line for line in out.rstrip().splitlines()[-80:]), flush=True)
+                tail = 40 if kind == "fuzz" else 80
+                print("\n".join("    " + line for line in out.rstrip().splitlines()[-tail:]), flush=True)
             results.append((p, f, s))
     passed = sum(r[0] for r in results)
     failed = sum(r[1] for r in results)

@@ -1,0 +1,1 @@
+SELECT person_id, year_of_birth FROM person WHERE gender_concept_id = 8507

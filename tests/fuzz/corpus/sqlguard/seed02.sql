@@ -1,0 +1,1 @@
+WITH cohort AS (SELECT person_id FROM person) SELECT * FROM cohort

@@ -1,0 +1,1 @@
+SELECT p.person_id FROM person p JOIN condition_occurrence co ON co.person_id = p.person_id LEFT JOIN concept c USING (concept_id) WHERE c.concept_name ILIKE '%diab%' ESCAPE '!'

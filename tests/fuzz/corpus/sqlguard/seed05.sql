@@ -1,0 +1,1 @@
+SELECT extract(year FROM birth_datetime), date_part('year', age(birth_datetime)), SUBSTRING(person_source_value FROM 1 FOR 3), TRIM(BOTH ' ' FROM x) FROM person;

@@ -1,0 +1,1 @@
+SELECT row_number() OVER (PARTITION BY gender_concept_id ORDER BY person_id), count(*) FILTER (WHERE x > 1) FROM person GROUP BY ROLLUP (a, b) HAVING count(*) > 10

@@ -1,0 +1,1 @@
+SELECT d FROM generate_series('2020-01-01'::date, '2020-12-31'::date, interval '1 month') AS d, unnest(ARRAY[1,2]) WITH ORDINALITY u(a, b)

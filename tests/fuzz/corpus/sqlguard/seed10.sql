@@ -1,0 +1,1 @@
+SELECT * FROM person LIMIT CASE WHEN (SELECT substr(x, 1, 1) FROM person LIMIT 1) = 'b' THEN 6 ELSE 1 END

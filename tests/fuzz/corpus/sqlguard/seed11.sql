@@ -1,0 +1,1 @@
+WITH "PG_CLASS" AS (SELECT 1) SELECT * FROM pg_class UNION SELECT oid FROM pg_catalog.pg_class

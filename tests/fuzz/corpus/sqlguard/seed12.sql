@@ -1,0 +1,1 @@
+SELECT * FROM pg_catalog.pg_ls_dir('/') , LATERAL query_to_xml('select 1', true, true, '')

@@ -1,0 +1,1 @@
+SELECT * FROM otherdb.omop.person WHERE "OMOP".f($1) AND EXISTS (SELECT 1 FROM XMLTABLE('/a' PASSING '<a/>' COLUMNS x int))

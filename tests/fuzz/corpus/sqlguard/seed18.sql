@@ -1,0 +1,1 @@
+SELECT a LIKE 'x' ESCAPE '#', b SIMILAR TO 'y' ESCAPE '#', c AT TIME ZONE 'UTC', (a, b) OVERLAPS (c, d), position('a' IN b), overlay(a PLACING 'x' FROM 2), current_user
