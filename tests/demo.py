@@ -6,8 +6,9 @@ loopback port, writes a kit file and a spool in a temporary folder, queues a
 realistic sequence of tasks on the hub (what a researcher's actions produce), runs
 the stages the way the timers would (flip-poll, flip-exec, flip-report), prints what
 the hub received, shows `flipctl status` and `flipctl audit verify`, and removes
-everything. Handlers that are not on this node yet answer an honest 501, and the
-demo shows that rather than hiding it.
+everything. A throwaway PostgreSQL holds the OMOP fixture (tests/omop), so cohort
+statistics and the snapshot are real. Handlers that are not on this node yet answer
+an honest 501, and the demo shows that rather than hiding it.
 """
 import argparse
 import json
@@ -21,7 +22,9 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "hub"))
+sys.path.insert(0, os.path.join(HERE, "omop"))
 from hubclient import Hub  # noqa: E402
+from pg import Postgres  # noqa: E402
 
 
 def run(bindir, prog, *args, kit):
@@ -41,13 +44,19 @@ def main():
     tmp = tempfile.mkdtemp(prefix="flip-demo-")
     t0 = time.monotonic()
     hub = Hub()
+    pg = Postgres(os.path.join(tmp, "pg"))
     try:
+        print("starting a throwaway PostgreSQL with the OMOP fixture ...")
+        pg.start()
+        pg.setup_omop(fixture_sql_path=os.path.join(HERE, "omop", "fixture.sql"))
         hub.start(tmp, trust_name="Trust_Demo")
         kit = os.path.join(tmp, "flip.env")
         with open(kit, "w") as f:
             for k, v in hub.env().items():
                 f.write(f"{k}={v}\n")
             f.write(f"EXPECTED_TRUST_ID={hub.trust_id}\n")
+            for k, v in pg.env().items():
+                f.write(f"{k}={v}\n")
             for d in ("spool", "state", "log"):
                 f.write(f"FLIP_{d.upper()}_DIR={os.path.join(tmp, d)}\n")
         os.chmod(kit, 0o600)
@@ -55,15 +64,14 @@ def main():
 
         tid, project, query_id = hub.trust_id, str(uuid.uuid4()), str(uuid.uuid4())
         sealed_project = hub.seal(project, "project_id")
-        cohort_sql = ("SELECT p.person_id, p.gender_source_value, io.accession_id "
-                      "FROM person p JOIN image_occurrence io USING (person_id) "
-                      "WHERE p.year_of_birth < 1970")
+        cohort_sql = ("SELECT p.person_id, p.gender_source_value, p.year_of_birth, io.accession_id "
+                      "FROM person p LEFT JOIN image_occurrence io USING (person_id)")
         steps = [
             ("researcher runs a cohort query", "cohort_query",
              {"query_name": "over-55s with imaging", "query": cohort_sql,
               "encrypted_project_id": sealed_project, "query_id": query_id, "trust_id": tid}),
             ("a query too small to release", "cohort_query",
-             {"query_name": "tiny", "query": "SELECT person_id FROM person WHERE person_id = 1",
+             {"query_name": "tiny", "query": "SELECT person_id FROM person WHERE person_id < 4",
               "encrypted_project_id": sealed_project, "query_id": str(uuid.uuid4()),
               "trust_id": tid}),
             ("a hostile query", "cohort_query",
@@ -106,12 +114,23 @@ def main():
                 shown = "null" if body is None else body.get("error", body)
                 print(f"  {t['task_type']:<20} {t['status']:<10} {shown}")
         for c in hub.cohort_results()["history"]:
-            print(f"  /cohort/results      query {c['query_id'][:8]}  "
-                  f"record_count={c['record_count']}  error={c.get('error')!r}")
+            groups = ", ".join(f"{g['name']}: " + " ".join(f"{r['value'].replace(chr(10), '_')}={r['count']}"
+                                                           for r in g["results"]) for g in c["data"])
+            print(f"  /cohort/results      query {c['query_id'][:8]}  record_count={c['record_count']}"
+                  f"  suppressed={c.get('suppressed')}" + (f"  error={c['error']!r}" if "error" in c else ""))
+            if groups:
+                print(f"                       {groups}")
         beats = hub.heartbeats()
         if beats and beats[-1]["body"]:
             services = ", ".join(f"{k}={v['status']}" for k, v in beats[-1]["body"]["services"].items())
             print(f"  heartbeat            {services}")
+
+        snaps = os.path.join(tmp, "state", "cohorts")
+        for project_dir in sorted(os.listdir(snaps)) if os.path.isdir(snaps) else []:
+            with open(os.path.join(snaps, project_dir, "meta.json")) as f:
+                meta = json.load(f)
+            print(f"\nfrozen snapshot for project {project_dir[:8]}: {meta['row_count']} rows, "
+                  f"{meta['subject_count']} subjects, columns {meta['columns']}")
 
         print("\nflipctl status:")
         p = subprocess.run([os.path.join(bindir, "flipctl"), "-c", kit, "status"],
@@ -124,6 +143,7 @@ def main():
         return 0
     finally:
         hub.stop()
+        pg.stop()
         if args.keep:
             print(f"kept {tmp}")
         else:
