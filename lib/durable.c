@@ -36,10 +36,38 @@ static int durable_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-/* durable_syncfs - flush the whole file system holding fd */
-int durable_syncfs(int fd)
+static int durable_fsync_item(const struct durable_item *it)
 {
-	return syncfs(fd);
+	int fd, rc;
+
+	if (it->name == NULL)
+		return durable_fsync_dir(it->dirfd);
+	fd = openat(it->dirfd, it->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	if (rc < 0) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return close(fd);
+}
+
+/* durable_fsync_many - fsync these files and directories (all of them, first error kept) */
+int durable_fsync_many(const struct durable_item *items, size_t n)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (durable_fsync_item(&items[i]) < 0 && err == 0)
+			err = errno ? errno : EIO;
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
 }
 
 static int durable_write_file(int dirfd, const char *file, const void *data, size_t len,

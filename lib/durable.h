@@ -15,7 +15,7 @@
  *				    int sync);
  *	int durable_create(int dirfd, const char *file, const void *data, size_t len, int mode,
  *			   int sync);
- *	int durable_syncfs(int fd);
+ *	int durable_fsync_many(const struct durable_item *items, size_t n);
  *
  * DESCRIPTION
  *	durable_write() writes data to `.<file>.tmp.<pid>` in dirfd (O_NOFOLLOW,
@@ -29,8 +29,13 @@
  *
  *	durable_write_nosync() is durable_write without the two fsyncs, for a caller
  *	that writes many files and then makes them durable at once with
- *	durable_syncfs() (syncfs(2) of the file system holding fd) before it lets
- *	anyone see them: the rename inside still makes each file all-or-nothing.
+ *	durable_fsync_many() before it lets anyone see them: the rename inside still
+ *	makes each file all-or-nothing.
+ *
+ *	durable_fsync_many() fsyncs each item (a file by name in its directory, or the
+ *	directory itself when name is NULL). Unlike syncfs(2) it flushes only these,
+ *	never other programs' dirty data. Returns 0, or -1 with the first failure's
+ *	errno (after trying them all).
  *
  *	durable_create() writes a new file directly under its name (O_EXCL), fsynced
  *	when sync is set: only for a directory nobody else reads yet (a job being
@@ -59,6 +64,10 @@ int durable_mkdir(int dirfd, const char *name, int mode);
 int durable_write_nosync(int dirfd, const char *file, const void *data, size_t len, int mode);
 int durable_write_json_sync(int dirfd, const char *file, json_t *value, int mode, int sync);
 int durable_create(int dirfd, const char *file, const void *data, size_t len, int mode, int sync);
-int durable_syncfs(int fd);
+struct durable_item {
+	int dirfd;
+	const char *name;	/* NULL: the directory itself */
+};
+int durable_fsync_many(const struct durable_item *items, size_t n);
 
 #endif

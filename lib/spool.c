@@ -34,6 +34,17 @@ static const char *const spool_states[SPOOL_NSTATES] = {
 };
 
 #define SPOOL_SEQ_MAX 9999999999999999ULL
+#define SPOOL_FLUSH_SYNCFS 24	/* pending items past which one syncfs is cheaper */
+
+static int spool_note(struct spool *sp, int dirfd, const char *name);
+
+/* spool_forget_pending - drop what spool_flush would have synced */
+static void spool_forget_pending(struct spool *sp)
+{
+	for (size_t i = 0; i < sp->npending; i++)
+		close(sp->pending[i].dirfd);
+	sp->npending = 0;
+}
 
 /* spool_state_name - a state's directory name */
 const char *spool_state_name(enum spool_state st)
@@ -105,6 +116,8 @@ void spool_close(struct spool *sp)
 		close(sp->rootfd);
 	if (sp->lockfd >= 0)
 		close(sp->lockfd);
+	spool_forget_pending(sp);
+	free(sp->pending);
 	free(sp->root);
 	memset(sp, 0, sizeof(*sp));
 	sp->rootfd = sp->lockfd = -1;
@@ -166,8 +179,12 @@ int spool_seq_reserve(struct spool *sp, unsigned n, unsigned long long *first)
 	}
 	*first = last + 1;
 	snprintf(buf, sizeof(buf), "%llu\n", last + n);
-	return sp->deferred ? durable_write_nosync(sp->rootfd, "seq", buf, strlen(buf), 0600)
-			    : durable_write(sp->rootfd, "seq", buf, strlen(buf), 0600);
+	if (!sp->deferred)
+		return durable_write(sp->rootfd, "seq", buf, strlen(buf), 0600);
+	if (durable_write_nosync(sp->rootfd, "seq", buf, strlen(buf), 0600) < 0 ||
+	    spool_note(sp, sp->rootfd, "seq") < 0 || spool_note(sp, sp->rootfd, NULL) < 0)
+		return -1;
+	return 0;
 }
 
 static int spool_name_seq(const char *name, unsigned long long *seq)
@@ -236,34 +253,68 @@ int spool_job_claim(struct job *job)
 	return 1;
 }
 
+/* spool_note - remember a file (or, with name NULL, a directory) for spool_flush */
+static int spool_note(struct spool *sp, int dirfd, const char *name)
+{
+	if (sp->npending == sp->cappending) {
+		size_t ncap = sp->cappending ? sp->cappending * 2 : 128;
+		struct spool_pending *np = realloc(sp->pending, ncap * sizeof(*np));
+		if (np == NULL)
+			return -1;
+		sp->pending = np;
+		sp->cappending = ncap;
+	}
+	struct spool_pending *p = &sp->pending[sp->npending];
+	if (name && strlen(name) >= sizeof(p->name)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	p->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	if (p->dirfd < 0)
+		return -1;
+	snprintf(p->name, sizeof(p->name), "%s", name ? name : "");
+	sp->npending++;
+	return 0;
+}
+
 /* spool_job_write - write one file of the job atomically */
 int spool_job_write(struct job *job, const char *file, const void *data, size_t len)
 {
 	/* a job still in tmp/ is private: no temporary name needed (see spool.h) */
+	int rc = -1;
+
 	if (job->state == SPOOL_TMP) {
-		if (durable_create(job->dirfd, file, data, len, 0600, !job->sp->deferred) == 0)
-			return 0;
-		if (errno != EEXIST)
+		rc = durable_create(job->dirfd, file, data, len, 0600, !job->sp->deferred);
+		if (rc < 0 && errno != EEXIST)
 			return -1;
 		/* written before: replace it the ordinary way */
 	}
-	return job->sp->deferred ? durable_write_nosync(job->dirfd, file, data, len, 0600)
-				 : durable_write(job->dirfd, file, data, len, 0600);
+	if (rc < 0)
+		rc = job->sp->deferred ? durable_write_nosync(job->dirfd, file, data, len, 0600)
+				       : durable_write(job->dirfd, file, data, len, 0600);
+	if (rc == 0 && job->sp->deferred &&
+	    (spool_note(job->sp, job->dirfd, file) < 0 || spool_note(job->sp, job->dirfd, NULL) < 0))
+		return -1;
+	return rc;
 }
 
 /* spool_job_write_json - write one JSON file of the job atomically */
 int spool_job_write_json(struct job *job, const char *file, json_t *value)
 {
-	int sync = !job->sp->deferred;
+	int sync = !job->sp->deferred, rc = -1;
 
 	if (job->state == SPOOL_TMP) {
 		/* durable_create in a private directory; replace the ordinary way when it exists */
-		if (durable_write_json_sync(job->dirfd, file, value, 0600, sync ? -2 : -1) == 0)
-			return 0;
-		if (errno != EEXIST)
+		rc = durable_write_json_sync(job->dirfd, file, value, 0600, sync ? -2 : -1);
+		if (rc < 0 && errno != EEXIST)
 			return -1;
 	}
-	return durable_write_json_sync(job->dirfd, file, value, 0600, sync);
+	if (rc < 0)
+		rc = durable_write_json_sync(job->dirfd, file, value, 0600, sync);
+	if (rc == 0 && job->sp->deferred &&
+	    (spool_note(job->sp, job->dirfd, file) < 0 || spool_note(job->sp, job->dirfd, NULL) < 0))
+		return -1;
+	return rc;
 }
 
 /* spool_job_read - read one file of the job, at most cap bytes */
@@ -312,7 +363,9 @@ int spool_job_move(struct job *job, enum spool_state to, int sync_parents)
 	/* the job's own entries were fsynced by durable_write (or await spool_flush) */
 	if (renameat(sp->statefd[job->state], job->name, sp->statefd[to], job->name) < 0)
 		return -1;
-	if (sync_parents && !sp->deferred &&
+	if (sp->deferred)
+		sp->dirty_states |= 1u << to | 1u << job->state;
+	else if (sync_parents &&
 	    (durable_fsync_dir(sp->statefd[to]) < 0 ||
 	     durable_fsync_dir(sp->statefd[job->state]) < 0))
 		return -1;
@@ -320,16 +373,54 @@ int spool_job_move(struct job *job, enum spool_state to, int sync_parents)
 	return 0;
 }
 
-/* spool_defer_sync - skip fsyncs until spool_flush (see spool.h) */
+/* spool_defer_sync - postpone fsyncs until spool_flush (see spool.h) */
 void spool_defer_sync(struct spool *sp, int on)
 {
 	sp->deferred = on;
+	if (!on)
+		spool_forget_pending(sp);
 }
 
-/* spool_flush - make everything written so far durable: one syncfs */
+/*
+ * spool_flush - fsync everything written or moved since the last flush.
+ *
+ * Two ways, measured with make bench on an ext4 VM: a few files are fsynced one by
+ * one (exactly ours, nothing else); past SPOOL_FLUSH_SYNCFS items one syncfs(2)
+ * is several times cheaper than that many file and directory fsyncs (26 ms against
+ * 100 ms for a batch of 50 tasks), at the price of also writing out other
+ * programs' dirty pages on that file system, pages the kernel writes within 30 s
+ * anyway. Only a burst of many tasks at once takes that path.
+ */
 int spool_flush(struct spool *sp)
 {
-	return durable_syncfs(sp->rootfd);
+	struct durable_item *items;
+	size_t n = 0;
+	int rc;
+
+	if (sp->npending > SPOOL_FLUSH_SYNCFS) {
+		if (syncfs(sp->rootfd) < 0)
+			return -1;
+		spool_forget_pending(sp);
+		sp->dirty_states = 0;
+		return 0;
+	}
+	items = calloc(sp->npending + SPOOL_NSTATES + 1, sizeof(*items));
+	if (items == NULL)
+		return -1;
+	for (size_t i = 0; i < sp->npending; i++) {
+		items[n].dirfd = sp->pending[i].dirfd;
+		items[n++].name = sp->pending[i].name[0] ? sp->pending[i].name : NULL;
+	}
+	for (int st = 0; st < SPOOL_NSTATES; st++)
+		if (sp->dirty_states & 1u << st)
+			items[n++] = (struct durable_item){sp->statefd[st], NULL};
+	rc = durable_fsync_many(items, n);
+	free(items);
+	if (rc == 0) {
+		spool_forget_pending(sp);
+		sp->dirty_states = 0;
+	}
+	return rc;
 }
 
 /* spool_sync_state - fsync one state directory after several moves into or out of it */

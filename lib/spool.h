@@ -52,12 +52,12 @@
  *	caller moving many jobs may pass 0 and call spool_sync_state() once per state
  *	directory afterwards, before it reports the jobs durable.
  *
- *	spool_defer_sync(sp, 1) lets a caller creating many jobs at once skip the
- *	per-file and per-directory fsyncs; it must then call spool_flush() (one
- *	syncfs of the spool's file system) after writing the files and before the
- *	renames that make the jobs visible, and again after the renames before it
- *	treats them as durable. flip-poll spools a batch of 50 tasks with two
- *	flushes instead of some two hundred fsyncs.
+ *	spool_defer_sync(sp, 1) lets a caller creating many jobs at once postpone the
+ *	per-file and per-directory fsyncs: the spool records what each write and move
+ *	would have synced, and spool_flush() fsyncs all of it at once
+ *	(durable_fsync_many). The caller flushes after writing the files and before
+ *	the renames that make the jobs visible, and again after the renames before it
+ *	treats them as durable. Only the spool's own files are flushed.
  *
  *	spool_find() looks for a task id in every state except tmp/ (the spool's
  *	uniqueness rule): 1 found (job opened), 0 not found, -1 error.
@@ -91,6 +91,14 @@ struct spool {
 	int statefd[SPOOL_NSTATES];
 	int lockfd;
 	int deferred;		/* spool_defer_sync: writes and moves skip their fsyncs */
+	struct spool_pending *pending;	/* deferred: what spool_flush must fsync */
+	size_t npending, cappending;
+	unsigned dirty_states;	/* deferred: state directories moved into or out of */
+};
+
+struct spool_pending {
+	int dirfd;		/* a dup of the job's (or root's) directory descriptor */
+	char name[16];		/* the file, "" for the directory itself */
 };
 
 struct job {

@@ -407,7 +407,12 @@ static void test_write_nosync(void **state)
 	data = read_back(f->dirfd, "j2", &len);
 	assert_string_equal(data, "{\"k\":\"v\"}\n");
 	free(data);
-	assert_int_equal(durable_syncfs(f->dirfd), 0);
+	struct durable_item items[] = {{f->dirfd, "j1"}, {f->dirfd, "j2"}, {f->dirfd, NULL}};
+	assert_int_equal(durable_fsync_many(items, 3), 0);
+	struct durable_item missing[] = {{f->dirfd, "nosuch"}, {f->dirfd, "j1"}};
+	errno = 0;
+	assert_int_equal(durable_fsync_many(missing, 2), -1);
+	assert_int_equal(errno, ENOENT);
 	assert_int_equal(temporaries(f->dirfd), 0);
 }
 
