@@ -14,7 +14,7 @@ PYTHON  ?= /usr/bin/python3
 VERSION := $(shell cat VERSION)
 SAN     ?=
 
-PKGS     := libcurl jansson openssl libpq libprotobuf-c
+PKGS     := libcurl jansson openssl libpq libprotobuf-c libmicrohttpd libarchive
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libpg_query ships no .pc file; the C++ shims (toml11, dcmtk) need libstdc++
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query -lstdc++
@@ -35,7 +35,7 @@ CXXFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -U_FORTIFY_SOUR
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-PROGRAMS := flip-poll flip-exec flip-report flipctl
+PROGRAMS := $(patsubst bin/%.c,%,$(wildcard bin/*.c))
 LIB_SRC  := $(wildcard lib/*.c) $(wildcard jobs/*.c)
 # the only C++: small extern "C" shims over C++ libraries (style.md)
 LIB_CXX  := $(wildcard lib/*.cc)
