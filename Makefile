@@ -14,7 +14,7 @@ PYTHON  ?= /usr/bin/python3
 VERSION := $(shell cat VERSION)
 SAN     ?=
 
-PKGS     := libcurl jansson openssl libpq libprotobuf-c libmicrohttpd libarchive
+PKGS     := libcurl jansson openssl libpq libprotobuf-c libmicrohttpd libarchive dcmtk
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libpg_query ships no .pc file; the C++ shims (toml11, dcmtk) need libstdc++
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query -lstdc++
