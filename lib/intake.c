@@ -353,6 +353,27 @@ int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *
 		rc = INTAKE_SPOOL;
 		goto out;
 	}
+	/*
+	 * The audit lines go down before any job becomes visible, so no crash can leave a
+	 * job that runs and is reported without its task.fetched line (a crash after them
+	 * leaves a line for a task the hub claimed and will re-deliver: true, too).
+	 */
+	node_audit_batch(n, 1);
+	for (i = 0; i < count; i++) {
+		struct intake_item *it = &items[i];
+		if (!it->is_new)
+			continue;
+		if (it->dest == SPOOL_OUT) {
+			st->refused++;
+			log_warn("task %s (%s) refused: %s", it->id, it->type, it->error);
+		} else {
+			st->spooled++;
+		}
+		node_audit(n, "task.fetched", it->id, it->type,
+			   json_pack("{s:I,s:s,s:s?}", "seq", (json_int_t)it->job.seq, "state",
+				     spool_state_name(it->dest), "refused", it->error));
+	}
+	node_audit_batch(n, 0);
 	for (i = 0; i < count; i++) {
 		if (!items[i].is_new)
 			continue;
@@ -371,22 +392,6 @@ int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *
 		goto out;
 	}
 	CRASH_POINT("poll.after_spool");
-	node_audit_batch(n, 1);
-	for (i = 0; i < count; i++) {
-		struct intake_item *it = &items[i];
-		if (!it->is_new)
-			continue;
-		if (it->dest == SPOOL_OUT) {
-			st->refused++;
-			log_warn("task %s (%s) refused: %s", it->id, it->type, it->error);
-		} else {
-			st->spooled++;
-		}
-		node_audit(n, "task.fetched", it->id, it->type,
-			   json_pack("{s:I,s:s,s:s?}", "seq", (json_int_t)it->job.seq, "state",
-				     spool_state_name(it->dest), "refused", it->error));
-	}
-	node_audit_batch(n, 0);
 out:
 	spool_defer_sync(&n->sp, 0);
 	for (i = 0; i < count; i++) {
@@ -411,6 +416,7 @@ int intake_fetch(struct node *n, struct hub *h, struct intake_stats *st, char *e
 
 	memset(st, 0, sizeof(*st));
 	hub_call(h, "GET", "/tasks/pending", NULL, 0, &r);
+	int resent = r.maybe_resent;
 	if (r.status != 200) {
 		hub_detail(&r, detail, sizeof(detail));
 		if (r.status == 401) {
@@ -444,5 +450,16 @@ int intake_fetch(struct node *n, struct hub *h, struct intake_stats *st, char *e
 	CRASH_POINT("poll.after_fetch");
 	rc = intake_accept(n, tasks, st, err, errlen);
 	json_decref(reply);
+	if (rc == INTAKE_OK && resent) {
+		/*
+		 * libcurl asked again on a new connection after the first answer was lost: the
+		 * first GET may have claimed tasks that never reached us. Nothing can fetch them
+		 * again before the hub's requeue timeout (30 min); say so.
+		 */
+		snprintf(err, errlen, "fetching tasks failed: the connection dropped before the "
+			 "answer and libcurl asked again, so tasks claimed by the first request "
+			 "return only after the hub's requeue timeout (30 min)");
+		rc = INTAKE_FAILED;
+	}
 	return rc;
 }

@@ -107,7 +107,9 @@ class Hub:
         self.log_path = os.path.join(tmpdir, "hub-%s.log" % tag)
         cmd = [PYTHON, EMULATOR, "--port-file", self.port_file,
                "--trust-id", self.trust_id, "--trust-name", trust_name,
-               "--api-key", self.api_key, "--aes-key-b64", self.aes_key_b64,
+               # "=": a random urlsafe key may start with "-", which argparse
+               # would take for an option
+               "--api-key=" + self.api_key, "--aes-key-b64", self.aes_key_b64,
                "--key-header", key_header]
         if tls:
             cmd += ["--tls-cert", tls[0], "--tls-key", tls[1]]
