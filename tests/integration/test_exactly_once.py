@@ -292,16 +292,10 @@ class TestLostFetch(NodeTestCase):
     nothing is spooled, and the tasks come back (once each) after the stale requeue."""
 
     def test_claimed_tasks_whose_answer_was_lost_come_back(self):
-        # KNOWN BUG (C) for drop_after, lib/hub.c hub_call() + lib/intake.c
-        # intake_fetch(), the same libcurl re-send as in
-        # TestUploadFaults.test_answer_lost_on_a_reused_connection: the GET follows the
+        # Regression (was a bug in lib/intake.c intake_fetch()): the GET follows the
         # heartbeat on the same connection, so when the hub claims the tasks and the
-        # connection dies before the answer, libcurl silently sends the GET again; that
-        # second GET claims nothing (the first one did), flip-poll exits 0 and logs
-        # nothing, and the claimed tasks are gone without a word until the hub's
-        # 30-minute requeue. Expected: exit 1 and "fetching tasks failed: ..." as for
-        # the truncated and 500 answers (e.g. report it when r.maybe_resent is set on a
-        # GET /tasks/pending, or fetch on a fresh connection).
+        # connection dies before the answer, libcurl silently sends the GET again; the
+        # second claims nothing. flip-poll now says so and exits 1.
         for kind, status in (("after_status", 500), ("drop_after", None), ("truncate", None)):
             with self.subTest(kind=kind):
                 self.hub.reset()
@@ -397,12 +391,9 @@ class TestCrashPoints(NodeTestCase):
             self.assertEqual(st.get("outcome") == "accepted", point == "report.after_state")
 
     def test_audit_trail_complete_after_a_crash_at_after_spool(self):
-        # KNOWN BUG (C, minor), lib/intake.c intake_accept(): CRASH_POINT("poll.after_spool")
-        # sits after the spool is flushed but before the task.fetched audit events are
-        # written, so a crash there (or a kill -9 in that window) leaves jobs in new/
-        # that run and are reported with no task.fetched line: the audit trail cannot
-        # say when they came in. Expected: every task that ran has task.fetched (e.g.
-        # append the audit lines before the final flush, or before the renames).
+        # Regression (was a gap in lib/intake.c intake_accept()): the task.fetched
+        # audit lines are now written before any job becomes visible, so a crash at
+        # poll.after_spool cannot leave a job that runs without its record.
         ids = [self.add("delete_imaging"), self.add("update_user_profile")]
         self.assertEqual(self.node.poll(crash_at="poll.after_spool").returncode, EXIT_CRASH)
         self.settle(self.node, ids)
