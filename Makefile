@@ -14,10 +14,13 @@ PYTHON  ?= /usr/bin/python3
 VERSION := $(shell cat VERSION)
 SAN     ?=
 
-PKGS     := libcurl jansson openssl libpq libprotobuf-c libmicrohttpd libarchive dcmtk
+PKGS     := libcurl jansson openssl libpq libprotobuf-c libmicrohttpd libarchive
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libpg_query ships no .pc file; the C++ shims (toml11, dcmtk) need libstdc++
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query -lstdc++
+# dcmtk is named by hand: Debian 12's dcmtk.pc requires sndfile.pc, which is not there,
+# and a failing pkg-config would silently drop every other library's flags too
+DCMTK_LIBS := -ldcmnet -ldcmdata -loflog -lofstd
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query $(DCMTK_LIBS) -lstdc++
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 \
            -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wpointer-arith \

@@ -842,7 +842,7 @@ static void config_log_ignored(const struct config_file *f)
 		if (j < f->n)
 			continue; /* logged at its last occurrence */
 		if (strncmp(key, CONFIG_PRIVACY_PREFIX, strlen(CONFIG_PRIVACY_PREFIX)) == 0)
-			log_debug("%s is not stored by config (flip-fl's site privacy policy)", key);
+			continue;	/* kept in cfg->fl_privacy for flip-fl */
 		else if (config_elsewhere_key(key))
 			log_debug("%s in %s has no effect: libcurl reads it from the process "
 				  "environment only",
@@ -850,6 +850,58 @@ static void config_log_ignored(const struct config_file *f)
 		else
 			log_debug("ignoring %s (used only by FLIP's containers)", key);
 	}
+}
+
+/* config_privacy_value - a privacy key's value: printable text, stored as given */
+static int config_privacy_value(json_t *out, const char *key, const char *val, const char *src,
+				char *err, size_t errlen)
+{
+	if (*val == 0) {
+		json_object_del(out, key);	/* empty is unset, as for every key */
+		return 0;
+	}
+	for (const char *p = val; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return config_err(err, errlen, "%s in %s: control character in the value", key,
+					  src);
+	return json_object_set_new(out, key, json_string(val)) == 0 ? 0 : -1;
+}
+
+extern char **environ;
+
+/*
+ * config_privacy - FL_SITE_PRIVACY_* from the file, then the environment: the set of
+ * keys is open (FL_SITE_PRIVACY_SVT_*), and flip-fl's privacy module is the one that
+ * knows which belong to which preset, so config keeps them as text.
+ */
+static int config_privacy(struct config *cfg, const struct config_file *f, char *err,
+			  size_t errlen)
+{
+	size_t plen = strlen(CONFIG_PRIVACY_PREFIX);
+
+	cfg->fl_privacy = json_object();
+	if (cfg->fl_privacy == NULL)
+		return config_err(err, errlen, "out of memory");
+	for (size_t i = 0; i < f->n; i++) {
+		if (strncmp(f->ent[i].key, CONFIG_PRIVACY_PREFIX, plen) != 0)
+			continue;
+		if (config_privacy_value(cfg->fl_privacy, f->ent[i].key, f->ent[i].val, f->path, err,
+					 errlen) < 0)
+			return -1;
+	}
+	for (char **e = environ; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		char key[128];
+
+		if (eq == NULL || strncmp(*e, CONFIG_PRIVACY_PREFIX, plen) != 0 ||
+		    (size_t)(eq - *e) >= sizeof(key))
+			continue;
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - *e), *e);
+		if (config_privacy_value(cfg->fl_privacy, key, eq + 1, "the environment", err,
+					 errlen) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* config_load - read, check and store the whole configuration */
@@ -886,6 +938,8 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		    config_set(cfg, &config_keys[i], &v, err, errlen) < 0)
 			goto out;
 	}
+	if (config_privacy(cfg, &f, err, errlen) < 0)
+		goto out;
 	/* the level is known now: the debug lines below honour it */
 	log_set_level(cfg->log_level);
 	config_log_ignored(&f);
@@ -926,6 +980,7 @@ void config_free(struct config *cfg)
 		*field = NULL;
 	}
 	free(cfg->path);
+	json_decref(cfg->fl_privacy);
 	OPENSSL_cleanse(cfg->aes_key, sizeof(cfg->aes_key));
 	memset(cfg, 0, sizeof(*cfg));
 }

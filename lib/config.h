@@ -35,6 +35,7 @@
 
 #include <stddef.h>
 #include <stdbool.h>
+#include <jansson.h>
 
 #define CONFIG_AES_KEY_LEN 32
 
@@ -91,6 +92,9 @@ struct config {
 	int fl_server_port;	/* FL_SERVER_PORT, default 8002 */
 	char *nlb_subdomain;	/* NLB_SUBDOMAIN */
 	int num_gpus;		/* NUM_AVAILABLE_GPUS, default 1 */
+	json_t *fl_privacy;	/* every FL_SITE_PRIVACY_* key: {"FL_SITE_PRIVACY_X": "text"},
+				   from the file, the environment overriding; flip-fl's
+				   privacy module checks them (empty values are unset) */
 	int memory_per_gpu_gib;	/* MEMORY_PER_GPU_IN_GIB, default 16 */
 
 	/* node */
