@@ -170,6 +170,16 @@ class TestStatistics(CohortCase):
         self.assertTrue(self.cohort_result(p["query_id"])["suppressed"])
 
 
+class TestTimeout(CohortCase):
+    def test_statement_timeout_is_reported_as_query_timeout(self):
+        self.node.set_config(COHORT_QUERY_TIMEOUT_SECONDS="1")
+        tid, p = self.cohort_task("SELECT count(*) AS n FROM generate_series(1, 2000000000) AS g")
+        self.run_all()
+        err = json.loads(self.task_result(tid)["result"])
+        self.assertEqual(err, {"error": "504: query_timeout", "status_code": 504})
+        self.assertEqual(self.cohort_result(p["query_id"])["error"], "504: query_timeout")
+
+
 class TestDatabaseDown(CohortCase):
     def test_unreachable_database_is_transient_then_503(self):
         self.node.set_config(OMOP_DB_PORT="1", FLIP_TRANSIENT_GIVE_UP_SECONDS="1")
