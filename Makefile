@@ -115,7 +115,7 @@ install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/flip $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	# the units name /usr/local/bin; point them at this PREFIX
-	for u in timers/*.service timers/*.timer timers/*.path; do \
+	for u in timers/*.service timers/*.timer timers/*.path timers/*.socket; do \
 	    sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' $$u > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u); \
 	    chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u); done
 	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' timers/flip.cron > $(DESTDIR)/etc/flip/flip.cron.example
@@ -124,7 +124,7 @@ install: $(BINS)
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(PROGRAMS))
 	rm -f $(DESTDIR)/etc/flip/flip.cron.example $(DESTDIR)/etc/flip/flip.env.example
-	for u in timers/*.service timers/*.timer timers/*.path; do \
+	for u in timers/*.service timers/*.timer timers/*.path timers/*.socket; do \
 	    rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u); done
 
 lint:

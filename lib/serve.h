@@ -1,0 +1,104 @@
+/*
+ * serve - flip-serve's HTTP side: the FL client's data endpoints, one connection at a time.
+ *
+ * SYNOPSIS
+ *	#include "serve.h"
+ *
+ *	void serve_check_config(const struct node *n);
+ *	int serve_connection(struct node *n, int fd, char *err, size_t errlen);
+ *
+ *	int serve_activation_fd(char *err, size_t errlen);
+ *	int serve_listen(const char *addr, char *err, size_t errlen);
+ *	void serve_unlisten(const char *addr, int fd);
+ *	int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void *arg);
+ *
+ * DESCRIPTION
+ *	serve_connection() answers the HTTP requests of one accepted socket with
+ *	libmicrohttpd (MHD_USE_NO_LISTEN_SOCKET + MHD_add_connection, polled from
+ *	the calling thread) and returns once the connection is closed. fd is taken
+ *	over (closed). Every answer carries `Connection: close`, so one request is
+ *	served per connection; a connection idle for SERVE_TIMEOUT seconds is dropped.
+ *	n is the node opened for this connection (its config read afresh, its own
+ *	audit trail); NULL when the configuration could not be read: /health still
+ *	answers, every other endpoint answers 503.
+ *
+ *	Endpoints (fl.md; FLIP's paths, bodies and status codes; errors are
+ *	{"detail": "..."}):
+ *	  GET  /health                      200 {"status":"ok"}, no key
+ *	  POST /cohort/dataframe            the project's frozen snapshot, column-oriented
+ *	  POST /cohort/accession-ids        {"accession_ids": [distinct, first-seen order]}
+ *	  POST /download/images/{net_id}    501 until the imaging store exists
+ *	  PUT  /upload/images/{net_id}      501 likewise
+ *	Unknown paths are 404, a known path with another method 405 (both before
+ *	the key, as FastAPI routes before it resolves dependencies). Every other
+ *	answer needs the internal key (TRUST_INTERNAL_SERVICE_KEY, in the header
+ *	named by TRUST_INTERNAL_SERVICE_KEY_HEADER), compared in constant time over
+ *	SHA-256 digests: 401 when missing or wrong, 503 when the node has none.
+ *	Bodies are JSON, at most SERVE_BODY_MAX bytes (413 beyond), parsed strictly
+ *	(duplicate keys refused); a body that is not a JSON object of the right shape
+ *	is 422. A cohort request then goes: open encrypted_project_id (context
+ *	project_id; 400), a UUID (400), the governance policy (500
+ *	access_policy_invalid: fail closed), its decision (403), the snapshot (403 when
+ *	there is none), the threshold against the snapshot's subject count and the
+ *	decision's floor (403), then 200. The caller's SQL is ignored; a query hash
+ *	that differs from the snapshot's is logged (fingerprints only).
+ *	The cohort answers are streamed (chunked) from the snapshot's column files by a
+ *	producer thread through a pipe, so memory stays flat whatever the row count;
+ *	accession ids keep a hash set of the distinct values seen. A snapshot found
+ *	damaged mid-stream ends the chunked body with an error (the client sees a
+ *	truncated transfer, never a short but well-formed answer).
+ *
+ *	Every request is one audit event "serve.request" with detail {endpoint,
+ *	method, status, reason (a category, on refusals), rows | ids (counts),
+ *	project (first 12 hex of SHA-256 of the canonical project id), complete
+ *	(false when a stream was cut)}: never values, never SQL. One log line per
+ *	request at debug; errors at error.
+ *
+ *	serve_check_config() logs, once per process, what makes keyed endpoints
+ *	unavailable (no internal key, no AES key); a listening parent calls it at
+ *	start so its children do not repeat it.
+ *
+ *	serve_activation_fd() finds the connection socket systemd passed: fd 3 when
+ *	LISTEN_FDS=1 and LISTEN_PID is ours, else fd 0 (StandardInput=socket). It
+ *	must be a connected stream socket; fd 0 (and fd 1 when it is the same socket)
+ *	is then pointed at /dev/null so that nothing written to stdout can reach
+ *	the client. Returns the fd to give serve_connection(), or -1.
+ *
+ *	serve_listen() binds and listens on ADDR: host:port ([v6]:port for IPv6) or an
+ *	absolute UNIX socket path (a stale socket there is replaced; any other file is
+ *	refused). serve_unlisten() closes it and removes a UNIX socket path.
+ *	serve_loop() accepts connections and forks one child per connection, which
+ *	runs child(fd, arg) and exits with its return value; at most max_children run
+ *	at once (further connections wait in the backlog); children are reaped as they
+ *	exit. SIGTERM or SIGINT stops accepting, gives running children
+ *	SERVE_GRACE seconds to finish, then sends them SIGTERM and reaps them.
+ *
+ * DIAGNOSTICS
+ *	serve_connection() returns 0 when the connection was handled (whatever the
+ *	HTTP status), -1 with a message in err when libmicrohttpd could not take it.
+ *	serve_activation_fd() and serve_listen() return -1 with a message in err.
+ *	serve_loop() returns 0 after a stop signal, -1 when waiting failed.
+ *	Nothing here exits the process except a serve_loop() child.
+ */
+#ifndef FLIP_SERVE_H
+#define FLIP_SERVE_H
+
+#include <stddef.h>
+
+#include "node.h"
+
+#define SERVE_BODY_MAX (1024u * 1024)	  /* request body cap: 413 beyond */
+#define SERVE_DISCARD_MAX (16u * 1024 * 1024) /* an oversized body is read and dropped up to this */
+#define SERVE_TIMEOUT 60		  /* seconds a connection may stay idle */
+#define SERVE_MAX_CHILDREN 16		  /* concurrent connections in --listen mode */
+#define SERVE_GRACE 10			  /* seconds children get to finish after SIGTERM */
+
+void serve_check_config(const struct node *n);
+int serve_connection(struct node *n, int fd, char *err, size_t errlen);
+
+int serve_activation_fd(char *err, size_t errlen);
+int serve_listen(const char *addr, char *err, size_t errlen);
+void serve_unlisten(const char *addr, int fd);
+int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void *arg);
+
+#endif
