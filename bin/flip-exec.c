@@ -10,6 +10,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
+#include "retrieval.h"
 #include "runner.h"
 
 #include <getopt.h>
@@ -24,6 +25,43 @@ static void usage(int code)
 		"       flip-exec [-c FILE] imaging\n"
 		"       flip-exec --help | --version\n");
 	exit(code);
+}
+
+/* imaging - the retrieval worker, one at a time, under its own lock */
+static int imaging(struct node *n)
+{
+	struct retrieval_stats st;
+	struct metrics m;
+	char err[1024];
+	int rc;
+
+	switch (spool_lock(&n->sp, "imaging")) {
+	case 0:
+		log_debug("another flip-exec imaging holds the lock; nothing to do");
+		node_close(n);
+		return 0;
+	case -1:
+		log_error("cannot take the imaging lock in %s", n->cfg.spool_dir);
+		node_close(n);
+		return 1;
+	}
+	double t0 = node_now();
+	rc = retrieval_run(n, &st, err, sizeof(err));
+	if (rc != RETRIEVAL_OK)
+		log_error("%s", err);
+	if (st.accessions)
+		log_info("imaging: %d accession%s worked on: %d successful, %d failed, %d queue_failed; "
+			 "%lu instances, %.1f MB", st.accessions, st.accessions == 1 ? "" : "s",
+			 st.successful, st.failed, st.queue_failed, st.instances, (double)st.bytes / 1e6);
+	metrics_begin(&m, "flip-exec-imaging");
+	metrics_add(&m, "last_run_timestamp_seconds", NULL, t0);
+	metrics_add(&m, "last_run_success", NULL, rc == RETRIEVAL_OK);
+	metrics_add(&m, "last_run_duration_seconds", NULL, node_now() - t0);
+	metrics_add(&m, "imaging_instances_retrieved", NULL, (double)st.instances);
+	metrics_add(&m, "imaging_bytes_retrieved", NULL, (double)st.bytes);
+	metrics_commit(&m, n);
+	node_close(n);
+	return rc == RETRIEVAL_OK ? 0 : rc == RETRIEVAL_CONFIG ? 2 : 1;
 }
 
 int main(int argc, char **argv)
@@ -56,12 +94,8 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		return 2;
 	}
-	if (strcmp(cmd, "imaging") == 0) {
-		/* no imaging project can exist until the imaging handlers land: nothing to do */
-		log_debug("the imaging retrieval worker is not available on this node yet");
-		node_close(&n);
-		return 0;
-	}
+	if (strcmp(cmd, "imaging") == 0)
+		return imaging(&n);
 	switch (spool_lock(&n.sp, "exec")) {
 	case 0:
 		log_debug("another flip-exec holds the lock; nothing to do");

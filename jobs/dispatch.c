@@ -30,7 +30,11 @@ static const struct jobs_entry jobs_table[] = {
 /* jobs_lookup - the handler for a task type */
 const struct jobs_entry *jobs_lookup(const char *task_type)
 {
-	static const struct jobs_entry *const written[] = {&jobs_cohort_query, &jobs_persist_cohort};
+	static const struct jobs_entry *const written[] = {
+		&jobs_cohort_query, &jobs_persist_cohort, &jobs_create_imaging,
+		&jobs_get_imaging_status, &jobs_reimport_studies, &jobs_delete_imaging,
+		&jobs_update_user_profile,
+	};
 
 	for (size_t i = 0; i < sizeof(written) / sizeof(written[0]); i++)
 		if (strcmp(written[i]->task_type, task_type) == 0)

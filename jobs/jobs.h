@@ -35,6 +35,7 @@
 #include "config.h"
 #include "node.h"
 #include "policy.h"
+#include "task.h"
 #include "spool.h"
 
 enum job_outcome { JOB_ANSWER, JOB_TRANSIENT };
@@ -70,6 +71,11 @@ const struct jobs_entry *jobs_lookup(const char *task_type);
 /* the handlers written so far, one file each (jobs/<type>.c); dispatch.c lists every type */
 extern const struct jobs_entry jobs_cohort_query;
 extern const struct jobs_entry jobs_persist_cohort;
+extern const struct jobs_entry jobs_create_imaging;
+extern const struct jobs_entry jobs_get_imaging_status;
+extern const struct jobs_entry jobs_reimport_studies;
+extern const struct jobs_entry jobs_delete_imaging;
+extern const struct jobs_entry jobs_update_user_profile;
 
 /* shared by the handlers that read OMOP under the governance policy (cohort_query.c) */
 char *jobs_open_project_id(struct job_ctx *ctx, const char *field, struct job_answer *a);

@@ -1,0 +1,165 @@
+"""test_imaging_retrieval - imaging projects retrieved end to end from a real Orthanc.
+
+A throwaway Orthanc (tests/pacs/orthanc.py) holds real DICOM sample files relabelled
+with the OMOP fixture's accession numbers; a throwaway PostgreSQL holds the fixture.
+The hub sends persist_cohort and create_imaging; flip-exec imaging retrieves every
+study by C-FIND + C-GET, de-identifies every instance and stores it in the XNAT-shaped
+layout. Every stored file is then read back with pydicom and checked.
+"""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "omop"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pacs"))
+
+import payloads  # noqa: E402
+from fixture_expected import ACCESSIONS  # noqa: E402
+from nodeenv import NodeTestCase  # noqa: E402
+from orthanc import Orthanc, load_fixture  # noqa: E402
+from pg import Postgres  # noqa: E402
+
+try:
+    import pydicom  # Debian's python3-pydicom
+except ImportError:  # pragma: no cover - packages.list installs it
+    pydicom = None
+
+ACC_SQL = "SELECT p.person_id, io.accession_id FROM person p JOIN image_occurrence io USING (person_id)"
+REMOVED = ["PatientBirthDate", "PatientAddress", "InstitutionName", "ReferringPhysicianName",
+           "OperatorsName", "AccessionNumber", "OtherPatientIDs", "PatientTelephoneNumbers",
+           "PerformingPhysicianName", "InstitutionAddress"]
+
+
+@unittest.skipIf(pydicom is None, "python3-pydicom is not installed")
+class TestRetrieval(NodeTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.svc = tempfile.mkdtemp(prefix="flip-img-")
+        cls.pg = Postgres(os.path.join(cls.svc, "pg"))
+        cls.pg.start()
+        cls.pg.setup_omop(fixture_sql_path=os.path.join(HERE, "..", "omop", "fixture.sql"))
+        cls.pacs = Orthanc(os.path.join(cls.svc, "orthanc"))
+        cls.pacs.start()
+        cls.expected = load_fixture(cls.pacs, os.path.join(cls.svc, "orthanc"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pacs.stop()
+        cls.pg.stop()
+        shutil.rmtree(cls.svc, ignore_errors=True)
+
+    def setUp(self):
+        super().setUp()
+        self.node.set_config(**self.pg.env(), **self.pacs.env())
+        self.assertRun(self.node.flipctl("init"))
+
+    def run_all(self):
+        self.assertRun(self.node.poll())
+        self.assertRun(self.node.exec())
+        self.assertRun(self.node.report())
+
+    def result(self, tid):
+        results = self.hub.task(tid)["results"]
+        self.assertEqual(len(results), 1, results)
+        return results[0]
+
+    def create_project(self):
+        project = str(uuid.uuid4())
+        p = payloads.make("persist_cohort", trust_id=self.hub.trust_id)
+        p.update(project_id=project, query=ACC_SQL)
+        self.add("persist_cohort", p)
+        p = payloads.make("create_imaging", trust_id=self.hub.trust_id)
+        p.update(project_id=project, query=None, project_name="Retrieval")
+        t = self.add("create_imaging", p)
+        self.run_all()
+        r = self.result(t)
+        self.assertTrue(r["success"], r)
+        return json.loads(r["result"])["ID"]
+
+    def status(self, imaging_id):
+        p = payloads.make("get_imaging_status")
+        p["imaging_project_id"] = imaging_id
+        t = self.add("get_imaging_status", p)
+        self.run_all()
+        return json.loads(self.result(t)["result"])["import_status"]
+
+    def test_every_study_retrieved_and_deidentified(self):
+        imaging_id = self.create_project()
+        p = self.node.run("flip-exec", "imaging", timeout=600)
+        self.assertRun(p)
+        st = self.status(imaging_id)
+        found = len(self.expected)
+        self.assertEqual(st, {"successful_count": found, "failed_count": 0, "processing_count": 0,
+                              "queued_count": 0, "queue_failed_count": len(ACCESSIONS) - found})
+        d = os.path.join(self.node.state, "imaging", imaging_id)
+        states = {}
+        for f in sorted(os.listdir(os.path.join(d, "accessions"))):
+            with open(os.path.join(d, "accessions", f)) as fh:
+                s = json.load(fh)
+            states[s["accession"]] = s
+        for acc, count in self.expected.items():
+            with self.subTest(accession=acc):
+                s = states[acc]
+                self.assertEqual((s["state"], s["instances"]), ("successful", count))
+                files = glob.glob(os.path.join(d, "data", s["subject"], acc, "scans", "*",
+                                               "resources", "DICOM", "files", "*.dcm"))
+                self.assertEqual(len(files), count)
+                study_uids = set()
+                for path in files:
+                    ds = pydicom.dcmread(path)
+                    self.assertEqual(str(ds.PatientName), s["subject"])
+                    self.assertEqual(ds.PatientID, s["subject"])
+                    self.assertEqual(ds.get("PatientIdentityRemoved"), "YES")
+                    self.assertTrue(ds.get("DeidentificationMethod"))
+                    for kw in REMOVED:
+                        self.assertNotIn(kw, ds, "%s left in %s" % (kw, path))
+                    for elem in ds.iterall():
+                        self.assertFalse(elem.tag.is_private, "private tag %s" % elem.tag)
+                    self.assertTrue(ds.StudyInstanceUID.startswith("2.25."))
+                    self.assertTrue(ds.SOPInstanceUID.startswith("2.25."))
+                    self.assertEqual(ds.file_meta.MediaStorageSOPInstanceUID, ds.SOPInstanceUID)
+                    self.assertNotEqual(ds.StudyInstanceUID, self.pacs.studies[acc])
+                    study_uids.add(ds.StudyInstanceUID)
+                self.assertEqual(len(study_uids), 1, "one study keeps one (new) Study UID")
+        for acc, s in states.items():
+            if acc not in self.expected:
+                self.assertEqual((s["state"], s["error"]), ("queue_failed", "not_found"))
+        # nothing of the accession numbers or patient data in the logs
+        for line in self.node.stderr_log:
+            for acc in self.expected:
+                self.assertNotIn(acc, line)
+        # a second run has nothing to do
+        p = self.node.run("flip-exec", "imaging")
+        self.assertRun(p)
+        self.assertEqual(p.stderr.strip(), "")
+
+    def test_pacs_down_keeps_the_studies_queued(self):
+        imaging_id = self.create_project()
+        self.node.set_config(PACS_DICOM_PORT="1")
+        p = self.node.run("flip-exec", "imaging")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("cannot be reached", p.stderr)
+        st = self.status(imaging_id)
+        self.assertEqual((st["queued_count"], st["failed_count"], st["successful_count"]),
+                         (len(ACCESSIONS), 0, 0))
+
+    def test_deleted_project_is_not_retrieved(self):
+        imaging_id = self.create_project()
+        p = payloads.make("delete_imaging")
+        p["imaging_project_id"] = imaging_id
+        self.add("delete_imaging", p)
+        self.run_all()
+        p = self.node.run("flip-exec", "imaging")
+        self.assertRun(p)
+        self.assertFalse(os.path.exists(os.path.join(self.node.state, "imaging", imaging_id)))
+
+
+if __name__ == "__main__":
+    unittest.main()
