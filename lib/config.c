@@ -864,7 +864,14 @@ static int config_privacy_value(json_t *out, const char *key, const char *val, c
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			return config_err(err, errlen, "%s in %s: control character in the value", key,
 					  src);
-	return json_object_set_new(out, key, json_string(val)) == 0 ? 0 : -1;
+	json_t *v = json_string(val);
+	if (v == NULL)
+		return config_err(err, errlen, "a FL_SITE_PRIVACY_ key in %s: the value is not UTF-8",
+				  src);
+	if (json_object_set_new(out, key, v) < 0)
+		return config_err(err, errlen, "a FL_SITE_PRIVACY_ key in %s: the name is not UTF-8",
+				  src);
+	return 0;
 }
 
 extern char **environ;

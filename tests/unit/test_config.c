@@ -592,7 +592,7 @@ static void test_ignored_keys(void **state __attribute__((unused)))
 	assert_non_null(strstr(out, "ignoring DATA_ACCESS_API_URL (used only by FLIP's containers)"));
 	assert_non_null(strstr(out, "ignoring XNAT_SERVICE_USER_PASSWORD (used only"));
 	assert_non_null(strstr(out, "ignoring TRUST_NAME"));
-	assert_non_null(strstr(out, "FL_SITE_PRIVACY_POLICY is not stored"));
+	assert_null(strstr(out, "ignoring FL_SITE_PRIVACY_POLICY"));	/* kept for flip-fl */
 	assert_non_null(strstr(out, "HTTP_PROXY in "));
 	assert_non_null(strstr(out, "has no effect"));
 	assert_null(strstr(out, "ignoring FLIP_LOG_LEVEL"));
@@ -620,6 +620,25 @@ static void test_relative_kit_paths(void **state __attribute__((unused)))
 	config_free(&cfg);
 	load_bad(HUB_KEYS "BASE_IMAGES_DOWNLOAD_DIR=../elsewhere\n", "BASE_IMAGES_DOWNLOAD_DIR");
 	load_bad(HUB_KEYS "FLIP_SPOOL_DIR=./spool\n", "FLIP_SPOOL_DIR");
+}
+
+/* FL_SITE_PRIVACY_* are kept as text for flip-fl, the environment overriding the file */
+static void test_fl_privacy_keys(void **state __attribute__((unused)))
+{
+	struct config cfg;
+
+	setenv("FL_SITE_PRIVACY_GAMMA", "0.05", 1);
+	assert_int_equal(load(HUB_KEYS "FL_SITE_PRIVACY_POLICY=percentile\n"
+				       "FL_SITE_PRIVACY_PERCENTILE=10\nFL_SITE_PRIVACY_GAMMA=0.01\n"
+				       "FL_SITE_PRIVACY_SVT_EPSILON=\n", &cfg), 0);
+	unsetenv("FL_SITE_PRIVACY_GAMMA");
+	assert_int_equal(json_object_size(cfg.fl_privacy), 3);
+	assert_string_equal(json_string_value(json_object_get(cfg.fl_privacy,
+							      "FL_SITE_PRIVACY_POLICY")), "percentile");
+	assert_string_equal(json_string_value(json_object_get(cfg.fl_privacy,
+							      "FL_SITE_PRIVACY_GAMMA")), "0.05");
+	assert_null(json_object_get(cfg.fl_privacy, "FL_SITE_PRIVACY_SVT_EPSILON"));
+	config_free(&cfg);
 }
 
 /* the kit file's proxy is honoured (hospitals allow outbound HTTPS only through one) */
@@ -681,6 +700,7 @@ int main(void)
 		cmocka_unit_test_setup(test_values, setup),
 		cmocka_unit_test_setup(test_ignored_keys, setup),
 		cmocka_unit_test_setup(test_proxy, setup),
+		cmocka_unit_test_setup(test_fl_privacy_keys, setup),
 		cmocka_unit_test_setup(test_relative_kit_paths, setup),
 		cmocka_unit_test_setup(test_no_secret_in_messages, setup),
 	};
