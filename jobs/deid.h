@@ -33,9 +33,9 @@
  *	     DEID_SET		deleted where found, then written by step 3
  *	   Every private attribute (odd group: creators, values, private sequences) is
  *	   deleted wherever it is, and so is every attribute whose VR is still UN
- *	   after reading (not in the data dictionary: its value cannot be checked). X/Z and X/D take the value that keeps a Type 2 or
- *	   Type 1 attribute present: we cannot know the IOD's type, and the value left
- *	   carries nothing. Where FLIP's site script removes an attribute the profile
+ *	   after reading (not in the data dictionary: its value cannot be checked).
+ *	   X/Z and X/D take the value that keeps a Type 2 or Type 1 attribute
+ *	   present: we cannot know the IOD's type, and the value left carries nothing. Where FLIP's site script removes an attribute the profile
  *	   would empty (AccessionNumber, PatientBirthDate, ReferringPhysicianName, ...)
  *	   it is removed.
  *	2. Every other attribute with VR UI whose value is not a DICOM-defined UID

@@ -14,15 +14,18 @@
  * picked for it; proposing one context per (SOP class, transfer syntax) lets a PACS
  * that selects per instance (Orthanc does: it looks for an accepted context with
  * the instance's own syntax first) send what it stored without transcoding, which
- * is why dicom_get_study() first asks for SOPClassesInStudy.
+ * is why dicom_get_study() needs SOPClassesInStudy (from the C-FIND that found the
+ * study, or asked for).
  *
  * Files are read by dcmtk through /proc/self/fd/N of a descriptor we opened with
  * O_NOFOLLOW and checked to be a regular file, so what is parsed is the file we
- * checked, and with an unbounded maxReadLength so that every value is in memory
- * before the descriptor is closed (dcmtk would otherwise re-open the path to load
- * large values lazily). Writing goes through our own DcmConsumer (FlipSink) to a
- * descriptor or a string, so that a short write or ENOSPC is seen and reported
- * with errno, which dcmtk's FILE-based consumer would lose in fclose().
+ * checked. Large values are loaded lazily (dcmtk re-opens that /proc path while the
+ * descriptor is still open) and then all at once before it is closed: parsing with
+ * lazy values is what keeps an absurd value length from becoming an allocation of
+ * that size (dcmtk allocates a value before reading it). Writing goes through our
+ * own DcmConsumer (FlipSink) to a descriptor or a string, so that a short write or
+ * ENOSPC is seen and reported with errno, which dcmtk's FILE-based consumer would
+ * lose in fclose().
  */
 #include "dicom.h"
 
@@ -201,6 +204,70 @@ std::string trim(const OFString &s)
 	while (!r.empty() && (r.back() == ' ' || r.back() == '\0'))
 		r.pop_back();
 	return r;
+}
+
+/* sop_classes - the UIDs of SOPClassesInStudy in a C-FIND answer (none if absent) */
+std::vector<std::string> sop_classes(DcmDataset *d)
+{
+	std::vector<std::string> out;
+	OFString v;
+
+	if (d->findAndGetOFStringArray(DCM_SOPClassesInStudy, v).bad())
+		return out;
+	std::string s = trim(v);
+	size_t at = 0;
+	while (at <= s.size()) {
+		size_t bs = s.find('\\', at);
+		std::string one = s.substr(at, bs == std::string::npos ? std::string::npos : bs - at);
+		while (!one.empty() && (one.back() == ' ' || one.back() == '\0'))
+			one.pop_back();
+		if (uid_ok(one.c_str()))
+			out.push_back(one);
+		if (bs == std::string::npos)
+			break;
+		at = bs + 1;
+	}
+	return out;
+}
+
+/*
+ * The SOP classes dicom_find_studies() just learnt, for the dicom_get_study() that
+ * usually follows it: the retrieval worker finds a study by accession and then
+ * fetches it, and asking the PACS twice would cost one more association per study.
+ * An entry is used once (erased by the C-GET that uses it) and the cache holds the
+ * last CLASS_CACHE finds only, so it never outlives the find-then-get sequence
+ * by much; a C-GET without an entry asks the PACS itself.
+ */
+const size_t CLASS_CACHE = 64;
+std::vector<std::pair<std::string, std::vector<std::string>>> class_cache;
+
+std::string cache_key(const struct dicom_peer *p, const char *study_uid)
+{
+	return std::string(p->host) + ":" + std::to_string(p->port) + "|" + p->called_ae + "|" +
+	       p->calling_ae + "|" + study_uid;
+}
+
+void cache_put(const std::string &key, std::vector<std::string> classes)
+{
+	for (auto &e : class_cache)
+		if (e.first == key) {
+			e.second = std::move(classes);
+			return;
+		}
+	if (class_cache.size() >= CLASS_CACHE)
+		class_cache.erase(class_cache.begin());
+	class_cache.emplace_back(key, std::move(classes));
+}
+
+bool cache_take(const std::string &key, std::vector<std::string> &classes)
+{
+	for (auto it = class_cache.begin(); it != class_cache.end(); ++it)
+		if (it->first == key) {
+			classes = std::move(it->second);
+			class_cache.erase(it);
+			return true;
+		}
+	return false;
 }
 
 /* ---- the SCU -------------------------------------------------------------------- */
@@ -706,7 +773,9 @@ enum dicom_err dicom_find_studies(const struct dicom_peer *peer, const char *acc
 		q.putAndInsertString(DCM_AccessionNumber, accession);
 		q.putAndInsertString(DCM_StudyInstanceUID, "");
 		q.putAndInsertString(DCM_NumberOfStudyRelatedInstances, "");
+		q.putAndInsertString(DCM_SOPClassesInStudy, "");
 		std::vector<struct dicom_study> found;
+		std::vector<std::pair<std::string, std::vector<std::string>>> classes;
 		r = find(peer, q, "C-FIND",
 			 [&](DcmDataset *d, Err &ee) -> enum dicom_err {
 				 struct dicom_study s;
@@ -734,11 +803,15 @@ enum dicom_err dicom_find_studies(const struct dicom_peer *peer, const char *acc
 				     k >= 0)
 					 s.instances = k;
 				 found.push_back(s);
+				 classes.emplace_back(s.study_uid, sop_classes(d));
 				 return DICOM_OK;
 			 },
 			 e);
 		if (r != DICOM_OK)
 			return r;
+		for (auto &c : classes)
+			if (!c.second.empty())
+				cache_put(cache_key(peer, c.first.c_str()), std::move(c.second));
 		if (!found.empty()) {
 			*studies = static_cast<struct dicom_study *>(
 				malloc(found.size() * sizeof(struct dicom_study)));
@@ -769,44 +842,29 @@ enum dicom_err dicom_get_study(const struct dicom_peer *peer, const char *study_
 		if (store == nullptr)
 			return e.set(DICOM_ERR_INVALID, "C-GET: no store callback");
 
-		/* 1. which SOP classes does the study hold (and does it exist at all) */
-		DcmDataset q;
-		q.putAndInsertString(DCM_QueryRetrieveLevel, "STUDY");
-		q.putAndInsertString(DCM_StudyInstanceUID, study_uid);
-		q.putAndInsertString(DCM_SOPClassesInStudy, "");
+		/* 1. which SOP classes does the study hold (and does it exist at all):
+		 * from the C-FIND that found it, else from the PACS */
 		std::vector<std::string> classes;
-		size_t matches = 0;
-		r = find(peer, q, "C-FIND (C-GET preparation)",
-			 [&](DcmDataset *d, Err &) -> enum dicom_err {
-				 OFString v;
-
-				 matches++;
-				 if (d->findAndGetOFStringArray(DCM_SOPClassesInStudy, v).good()) {
-					 std::string s = trim(v);
-					 size_t at = 0;
-
-					 while (at <= s.size()) {
-						 size_t bs = s.find('\\', at);
-						 std::string one = trim(OFString(
-							 s.substr(at, bs == std::string::npos
-									      ? std::string::npos
-									      : bs - at)
-								 .c_str()));
-						 if (uid_ok(one.c_str()))
-							 classes.push_back(one);
-						 if (bs == std::string::npos)
-							 break;
-						 at = bs + 1;
-					 }
-				 }
-				 return DICOM_OK;
-			 },
-			 e);
-		if (r != DICOM_OK)
-			return r;
-		if (matches == 0)
-			return e.set(DICOM_ERR_NOT_FOUND, "%s: no such study on the PACS",
-				     what("C-GET", peer).c_str());
+		if (!cache_take(cache_key(peer, study_uid), classes)) {
+			DcmDataset q;
+			q.putAndInsertString(DCM_QueryRetrieveLevel, "STUDY");
+			q.putAndInsertString(DCM_StudyInstanceUID, study_uid);
+			q.putAndInsertString(DCM_SOPClassesInStudy, "");
+			size_t matches = 0;
+			r = find(peer, q, "C-FIND (C-GET preparation)",
+				 [&](DcmDataset *d, Err &) -> enum dicom_err {
+					 matches++;
+					 std::vector<std::string> c = sop_classes(d);
+					 classes.insert(classes.end(), c.begin(), c.end());
+					 return DICOM_OK;
+				 },
+				 e);
+			if (r != DICOM_OK)
+				return r;
+			if (matches == 0)
+				return e.set(DICOM_ERR_NOT_FOUND, "%s: no such study on the PACS",
+					     what("C-GET", peer).c_str());
+		}
 
 		/* 2. the association: the GET model, then the storage contexts (SCP role) */
 		FlipSCU scu;
@@ -928,8 +986,11 @@ enum dicom_err dicom_ds_load(const char *path, struct dicom_ds **out, char *err,
 		char proc[64];
 		snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
 		DcmFileFormat *ff = new DcmFileFormat();
-		/* every value read now: the descriptor is closed on return */
-		OFCondition c = ff->loadFile(proc, EXS_Unknown, EGL_noChange, 0xffffffffU,
+		/* Values longer than DCM_MaxReadLength are only located, not read, by the
+		 * parse: a length beyond the end of the file then fails as a premature end
+		 * of the stream instead of first allocating that many bytes. They are read
+		 * (through the same /proc path, while fd is open) just after. */
+		OFCondition c = ff->loadFile(proc, EXS_Unknown, EGL_noChange, DCM_MaxReadLength,
 					     ERM_autoDetect);
 		if (c.good())
 			c = ff->loadAllDataIntoMemory();

@@ -86,14 +86,20 @@
  *	are kept; more is DICOM_ERR_PROTOCOL.
  *
  *	dicom_get_study() retrieves a study with C-GET on one association: the images
- *	come back on the connection the node opened, no inbound port. It first asks
- *	the PACS (C-FIND, SOPClassesInStudy) which SOP classes the study holds and
- *	proposes, for each, one presentation context per transfer syntax it knows
- *	(uncompressed, deflate, RLE, JPEG, JPEG-LS, JPEG 2000), so a PACS that
- *	chooses per instance (as Orthanc does) sends every instance in the transfer
- *	syntax it stored, without transcoding. A PACS that does not report the SOP
- *	classes gets a generic proposal of the common storage classes, uncompressed
- *	and compressed in one context each; it may then transcode. Each received
+ *	come back on the connection the node opened, no inbound port. It needs the
+ *	SOP classes the study holds (SOPClassesInStudy): dicom_find_studies() asks for
+ *	them and keeps them for the next dicom_get_study() of that study on that peer
+ *	(used once; the last 64 finds only); without them it asks the PACS with a
+ *	C-FIND of its own first, which also makes an unknown study DICOM_ERR_NOT_FOUND.
+ *	For each class it proposes one presentation context per transfer syntax it
+ *	knows (uncompressed, deflate, RLE, JPEG, JPEG-LS, JPEG 2000; 13 in all), so a
+ *	PACS that chooses per instance (as Orthanc does) sends every instance in the
+ *	transfer syntax it stored, without transcoding. More than 9 classes, or a PACS
+ *	that does not report them, get one context per class listing all 13 syntaxes
+ *	(for the latter, dcmtk's list of common storage classes): the PACS then picks
+ *	one syntax per class and transcodes the rest, which fails for what it cannot
+ *	transcode (Orthanc 1.10 without its GDCM plugin cannot decode JPEG 2000: a
+ *	failed sub-operation, DICOM_ERR_PROTOCOL). Each received
  *	instance is parsed in memory (dcmtk writes no file) and handed to store(ds,
  *	arg, err, errlen) as a dataset that is valid only during the call (the shim
  *	frees it afterwards); its transfer syntax is the one it arrived in, which
@@ -129,8 +135,10 @@
  *
  *	dicom_ds_save_fd() writes the instance as a Part 10 file to fd, from its current
  *	offset, in the transfer syntax the dataset was read or received in (pixel data
- *	is never re-encoded); the meta header is rebuilt to match the dataset (SOP
- *	Class and Instance UIDs, transfer syntax). It does not fsync or close: the
+ *	is never re-encoded); the meta header is brought in line with the dataset
+ *	(SOP Class and Instance UIDs, transfer syntax, dcmtk as the implementation;
+ *	created when the instance came from the network), its other attributes kept
+ *	(de-identification removes the identifying ones). It does not fsync or close: the
  *	caller's write-fsync-rename does that. A failed write is DICOM_ERR_IO with
  *	strerror. dicom_ds_save() is the same into path, created or truncated (mode
  *	0640 before umask, O_NOFOLLOW), not fsynced.

@@ -4,6 +4,7 @@
 #include "status.h"
 
 #include "durable.h"
+#include "imaging_store.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,7 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const status_programs[] = {"flip-poll", "flip-exec", "flip-report"};
+static const char *const status_programs[] = {"flip-poll", "flip-exec", "flip-report",
+					      "flip-exec-imaging"};
 
 /* status_prom_value - one sample of a .prom file written by metrics.c */
 static int status_prom_value(const char *text, const char *name, double *v)
@@ -78,6 +80,35 @@ static json_t *status_hub(struct node *n)
 	return v ? v : json_null();
 }
 
+/* status_imaging - each imaging project's five counts */
+static json_t *status_imaging(struct node *n)
+{
+	json_t *out = json_array();
+	char **ids;
+	size_t cnt;
+
+	if (imaging_list(n->cfg.state_dir, &ids, &cnt) < 0)
+		return out;
+	for (size_t i = 0; i < cnt; i++) {
+		struct imaging_project *p = imaging_open(n->cfg.state_dir, ids[i]);
+		long long c[IMAGING_NSTATES];
+		if (p && imaging_counts(p, c) == 0) {
+			json_t *counts = json_object();
+			for (int s = 0; s < IMAGING_NSTATES; s++)
+				json_object_set_new(counts, imaging_state_name((enum imaging_state)s),
+						    json_integer(c[s]));
+			json_array_append_new(out, json_pack("{s:s,s:O,s:O,s:o}", "id", ids[i],
+							     "hub_project", json_object_get(p->meta, "secondary_ID"),
+							     "created_at", json_object_get(p->meta, "created_at"),
+							     "counts", counts));
+		}
+		imaging_close(p);
+		free(ids[i]);
+	}
+	free(ids);
+	return out;
+}
+
 /* status_collect - one JSON object with everything flipctl status shows */
 json_t *status_collect(struct node *n)
 {
@@ -100,8 +131,8 @@ json_t *status_collect(struct node *n)
 				    json_pack("{s:I,s:f}", "jobs", (json_int_t)cnt,
 					      "oldest_age_seconds", oldest));
 	}
-	return json_pack("{s:o,s:o,s:o,s:s,s:s}", "hub", status_hub(n), "spool", spool, "programs",
-			 status_programs_collect(n), "imaging", "not available on this node yet",
+	return json_pack("{s:o,s:o,s:o,s:o,s:s}", "hub", status_hub(n), "spool", spool, "programs",
+			 status_programs_collect(n), "imaging", status_imaging(n),
 			 "fl_client", "not available on this node yet");
 }
 

@@ -13,8 +13,8 @@
  *	state, and each program's last run from its metrics file. It returns
  *	{"hub": {...}|null, "spool": {state: {"jobs", "oldest_age_seconds"}},
  *	 "programs": {prog: {"last_run", "success", "duration_seconds"}},
- *	 "imaging": "not available on this node yet", "fl_client": "not available on this
- *	 node yet"}.
+ *	 "imaging": [{"id", "hub_project", "created_at", "counts": {state: n}}],
+ *	 "fl_client": ...}.
  *
  *	status_job() summarises one job for `flipctl ls`: {"seq", "task_id",
  *	"task_type", "state", "age_seconds", "attempts", "outcome"} where outcome is

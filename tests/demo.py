@@ -6,9 +6,9 @@ loopback port, writes a kit file and a spool in a temporary folder, queues a
 realistic sequence of tasks on the hub (what a researcher's actions produce), runs
 the stages the way the timers would (flip-poll, flip-exec, flip-report), prints what
 the hub received, shows `flipctl status` and `flipctl audit verify`, and removes
-everything. A throwaway PostgreSQL holds the OMOP fixture (tests/omop), so cohort
-statistics and the snapshot are real. Handlers that are not on this node yet answer
-an honest 501, and the demo shows that rather than hiding it.
+everything. A throwaway PostgreSQL holds the OMOP fixture (tests/omop) and a throwaway
+Orthanc the DICOM fixture (tests/pacs), so cohort statistics, the snapshot, the
+imaging retrieval and the FL data fetch through flip-serve are all real.
 """
 import argparse
 import json
@@ -23,8 +23,13 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "hub"))
 sys.path.insert(0, os.path.join(HERE, "omop"))
+sys.path.insert(0, os.path.join(HERE, "pacs"))
 from hubclient import Hub  # noqa: E402
+from orthanc import Orthanc, load_fixture  # noqa: E402
 from pg import Postgres  # noqa: E402
+
+import socket  # noqa: E402
+import urllib.request  # noqa: E402
 
 
 def run(bindir, prog, *args, kit):
@@ -45,18 +50,23 @@ def main():
     t0 = time.monotonic()
     hub = Hub()
     pg = Postgres(os.path.join(tmp, "pg"))
+    pacs = Orthanc(os.path.join(tmp, "orthanc"))
+    serve = None
     try:
-        print("starting a throwaway PostgreSQL with the OMOP fixture ...")
+        print("starting a throwaway PostgreSQL with the OMOP fixture and an Orthanc PACS ...")
         pg.start()
         pg.setup_omop(fixture_sql_path=os.path.join(HERE, "omop", "fixture.sql"))
+        pacs.start()
+        studies = load_fixture(pacs, os.path.join(tmp, "orthanc"))
         hub.start(tmp, trust_name="Trust_Demo")
         kit = os.path.join(tmp, "flip.env")
         with open(kit, "w") as f:
             for k, v in hub.env().items():
                 f.write(f"{k}={v}\n")
             f.write(f"EXPECTED_TRUST_ID={hub.trust_id}\n")
-            for k, v in pg.env().items():
+            for k, v in list(pg.env().items()) + list(pacs.env().items()):
                 f.write(f"{k}={v}\n")
+            f.write("TRUST_INTERNAL_SERVICE_KEY=demo-internal-key\n")
             for d in ("spool", "state", "log"):
                 f.write(f"FLIP_{d.upper()}_DIR={os.path.join(tmp, d)}\n")
         os.chmod(kit, 0o600)
@@ -86,8 +96,6 @@ def main():
               "query": None, "dicom_to_nifti": True,
               "users": [{"id": str(uuid.uuid4()), "email": "r@example.org", "name": "R. Searcher",
                          "organisation": "Example University", "is_disabled": False}]}),
-            ("imaging progress asked for", "get_imaging_status",
-             {"imaging_project_id": str(uuid.uuid4()), "encoded_query": "U0VMRUNUIDE"}),
         ]
         for label, ttype, payload in steps:
             hub.add_task(ttype, payload)
@@ -106,6 +114,18 @@ def main():
         run(bindir, "flip-exec", kit=kit)
         print("flip-report (upload results exactly once):")
         run(bindir, "flip-report", kit=kit)
+        subprocess.run([os.path.join(bindir, "flipctl"), "-c", kit, "init"], capture_output=True)
+
+        imaging_id = next(json.loads(r["result"])["ID"] for t in hub.tasks()
+                          if t["task_type"] == "create_imaging" for r in t["results"] if r["success"])
+        print(f"\nflip-exec imaging (C-FIND + C-GET from Orthanc, de-identify, store; "
+              f"{len(studies)} of the cohort's studies are on the PACS):")
+        run(bindir, "flip-exec", "imaging", kit=kit)
+        hub.add_task("get_imaging_status", {"imaging_project_id": imaging_id,
+                                            "encoded_query": "U0VMRUNUIDE"})
+        print("then the hub asks for the imaging status (poll, exec, report):")
+        for prog in ("flip-poll", "flip-exec", "flip-report"):
+            run(bindir, prog, kit=kit)
 
         print("\nwhat the hub received:")
         for t in hub.tasks():
@@ -125,6 +145,27 @@ def main():
             services = ", ".join(f"{k}={v['status']}" for k, v in beats[-1]["body"]["services"].items())
             print(f"  heartbeat            {services}")
 
+        # the FL client's data call, through flip-serve, with the hub-sealed project id
+        with socket.socket() as sk:
+            sk.bind(("127.0.0.1", 0))
+            port = sk.getsockname()[1]
+        serve = subprocess.Popen([os.path.join(bindir, "flip-serve"), "-c", kit, "--listen",
+                                  f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.05)
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/cohort/dataframe",
+            data=json.dumps({"encrypted_project_id": sealed_project, "query": cohort_sql}).encode(),
+            headers={"Content-Type": "application/json",
+                     "X-Trust-Internal-Service-Key": "demo-internal-key"})
+        frame = json.loads(urllib.request.urlopen(req, timeout=30).read())
+        print(f"\nFL data fetch: POST /cohort/dataframe through flip-serve -> "
+              f"{len(next(iter(frame.values())))} rows of columns {list(frame)}")
+
         snaps = os.path.join(tmp, "state", "cohorts")
         for project_dir in sorted(os.listdir(snaps)) if os.path.isdir(snaps) else []:
             with open(os.path.join(snaps, project_dir, "meta.json")) as f:
@@ -142,7 +183,11 @@ def main():
         print(f"\ndemo finished in {time.monotonic() - t0:.1f} s")
         return 0
     finally:
+        if serve:
+            serve.terminate()
+            serve.wait(timeout=10)
         hub.stop()
+        pacs.stop()
         pg.stop()
         if args.keep:
             print(f"kept {tmp}")
