@@ -23,6 +23,8 @@
  */
 #include "serve.h"
 
+#include "handoff.h"
+
 #include "digest.h"
 #include "envelope.h"
 #include "ident.h"
@@ -659,16 +661,92 @@ static enum MHD_Result serve_cohort(struct serve_conn *c, struct MHD_Connection 
 	return serve_queue(conn, r, 200, resp, NULL);
 }
 
-/* serve_images - the imaging endpoints, until the imaging store exists */
-static enum MHD_Result serve_images(struct MHD_Connection *conn, struct serve_request *r,
-				    const char *url)
+/* serve_flag - a query-string boolean ("true"/"1"/"yes"), default 0 */
+static int serve_flag(struct MHD_Connection *conn, const char *name)
 {
-	const char *net_id = url + strlen(r->route->path);
+	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+
+	return v && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "yes") == 0);
+}
+
+/* serve_images - /download/images/{net_id} and /upload/images/{net_id} (imaging.md) */
+static enum MHD_Result serve_images(struct serve_conn *c, struct MHD_Connection *conn,
+				    struct serve_request *r, const char *url)
+{
+	const struct config *cfg = &c->n->cfg;
+	const char *net_id = url + strlen(r->route->path), *detail = NULL, *wire, *acc;
+	char project[37], path[4096], fp[65];
+	json_t *body, *stored = NULL;
+	json_error_t jerr;
+	int status;
 
 	/* checked before anything could build a path from it */
 	if (!ident_ok(IDENT_NET_ID, net_id))
 		return serve_error(conn, r, 422, "net_id", "Invalid net_id");
-	return serve_error(conn, r, 501, "not_implemented", "imaging is not available on this node yet");
+	if (!serve_json_body_type(conn))
+		return serve_error(conn, r, 422, "body", "Request body must be JSON");
+	body = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
+	wire = json_string_value(json_object_get(body, "encrypted_central_hub_project_id"));
+	acc = json_string_value(json_object_get(body, "accession_id"));
+	if (!json_is_object(body) || wire == NULL || acc == NULL) {
+		json_decref(body);
+		return serve_error(conn, r, 422, "body", "Body must be a JSON object with string fields "
+				   "encrypted_central_hub_project_id and accession_id");
+	}
+	if (!ident_ok(IDENT_ACCESSION, acc)) {
+		json_decref(body);
+		return serve_error(conn, r, 422, "accession", "Invalid accession_id");
+	}
+	status = serve_open_project(cfg, wire, project, &detail);
+	if (status != 0) {
+		json_decref(body);
+		return serve_error(conn, r, (unsigned)status, "project_id", detail);
+	}
+	digest_sha256_hex(project, strlen(project), fp);
+	snprintf(r->project, sizeof(r->project), "%.12s", fp);
+	if (r->route->id == ROUTE_DOWNLOAD) {
+		const char *at = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "assessor_type");
+		const char *rt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "resource_type");
+		at = at ? at : "scan";
+		rt = rt ? rt : "NIFTI";
+		if ((strcmp(at, "scan") && strcmp(at, "assessor")) ||
+		    (strcmp(rt, "NIFTI") && strcmp(rt, "DICOM") && strcmp(rt, "SEG") && strcmp(rt, "ALL"))) {
+			json_decref(body);
+			return serve_error(conn, r, 422, "query",
+					   "assessor_type must be scan or assessor; resource_type NIFTI, "
+					   "DICOM, SEG or ALL");
+		}
+		/* acc points into body: release it only after the hand-off */
+		status = handoff_download(cfg, net_id, project, acc, at, rt,
+					  serve_flag(conn, "force_refresh"), path, sizeof(path), &detail);
+		json_decref(body);
+		if (status != 200)
+			return serve_error(conn, r, (unsigned)status, "images", detail);
+		json_t *o = json_pack("{s:s}", "path", path);
+		char *text = o ? json_dumps(o, JSON_ENSURE_ASCII) : NULL;
+		json_decref(o);
+		return serve_text(conn, r, 200, text, NULL);
+	}
+	const char *scan = json_string_value(json_object_get(body, "scan_id"));
+	const char *res = json_string_value(json_object_get(body, "resource_id"));
+	if (scan == NULL || res == NULL || !ident_ok(IDENT_ACCESSION, scan) ||
+	    !ident_ok(IDENT_ACCESSION, res)) {
+		json_decref(body);
+		return serve_error(conn, r, 422, "body", "scan_id and resource_id must be plain names");
+	}
+	status = handoff_upload(cfg, net_id, project, acc, scan, res, json_object_get(body, "files"),
+				json_is_true(json_object_get(body, "exist_ok")), &stored, &detail);
+	json_decref(body);
+	if (status != 200) {
+		json_decref(stored);
+		return serve_error(conn, r, (unsigned)status, "upload", detail);
+	}
+	r->count_name = "files";
+	r->count = (long long)json_array_size(stored);
+	json_t *o = json_pack("{s:o}", "files", stored);
+	char *text = o ? json_dumps(o, JSON_ENSURE_ASCII) : NULL;
+	json_decref(o);
+	return serve_text(conn, r, 200, text, NULL);
 }
 
 /* serve_dispatch - the whole request is in: route, key, then the endpoint */
@@ -707,7 +785,7 @@ static enum MHD_Result serve_dispatch(struct serve_conn *c, struct MHD_Connectio
 	case ROUTE_ACCESSION_IDS:
 		return serve_cohort(c, conn, r, POLICY_ACCESSION_IDS);
 	default:
-		return serve_images(conn, r, url);
+		return serve_images(c, conn, r, url);
 	}
 }
 

@@ -8,6 +8,10 @@ layout. Every stored file is then read back with pydicom and checked.
 """
 import glob
 import json
+import socket
+import time
+import urllib.error
+import urllib.request
 import os
 import shutil
 import subprocess
@@ -139,6 +143,87 @@ class TestRetrieval(NodeTestCase):
         p = self.node.run("flip-exec", "imaging")
         self.assertRun(p)
         self.assertEqual(p.stderr.strip(), "")
+
+    def serve(self):
+        with socket.socket() as sk:
+            sk.bind(("127.0.0.1", 0))
+            port = sk.getsockname()[1]
+        self.node.set_config(TRUST_INTERNAL_SERVICE_KEY="k-test",
+                             BASE_IMAGES_DOWNLOAD_DIR=os.path.join(self.tmp, "images"))
+        proc = subprocess.Popen([os.path.join(os.environ.get("FLIP_BIN", "build/test/bin"), "flip-serve"),
+                                 "-c", self.node.kit, "--listen", "127.0.0.1:%d" % port],
+                                stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (proc.terminate(), proc.wait(10)))
+        url = "http://127.0.0.1:%d" % port
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url + "/health", timeout=1).read()
+                return url
+            except OSError:
+                time.sleep(0.05)
+        self.fail("flip-serve did not start")
+
+    def call(self, url, path, body, method="POST"):
+        req = urllib.request.Request(url + path, data=json.dumps(body).encode(), method=method,
+                                     headers={"Content-Type": "application/json",
+                                              "X-Trust-Internal-Service-Key": "k-test"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def test_download_and_upload_images_for_fl_training(self):
+        project = str(uuid.uuid4())
+        p = payloads.make("persist_cohort", trust_id=self.hub.trust_id)
+        p.update(project_id=project, query=ACC_SQL)
+        self.add("persist_cohort", p)
+        p = payloads.make("create_imaging", trust_id=self.hub.trust_id)
+        p.update(project_id=project, query=None, project_name="Handoff")
+        t = self.add("create_imaging", p)
+        self.run_all()
+        imaging_id = json.loads(self.result(t)["result"])["ID"]
+        self.assertRun(self.node.run("flip-exec", "imaging", timeout=600))
+        url = self.serve()
+        sealed = self.hub.seal(project, "project_id")
+        acc = next(a for a, n in self.expected.items() if n > 1)
+        body = {"encrypted_central_hub_project_id": sealed, "accession_id": acc}
+        status, got = self.call(url, "/download/images/net-1?assessor_type=scan&resource_type=DICOM",
+                                body)
+        self.assertEqual(status, 200, got)
+        want_dir = os.path.join(self.tmp, "images", "net-1", project, acc)
+        self.assertEqual(got, {"path": os.path.realpath(want_dir)})
+        self.assertTrue(os.path.exists(os.path.join(want_dir, ".flip_complete-scan-DICOM")))
+        files = glob.glob(os.path.join(want_dir, "scans", "*", "resources", "DICOM", "files", "*.dcm"))
+        self.assertEqual(len(files), self.expected[acc])
+        # hard links from the store: no copy
+        store = glob.glob(os.path.join(self.node.state, "imaging", imaging_id, "data", "*", acc,
+                                       "scans", "*", "resources", "DICOM", "files", "*.dcm"))
+        self.assertEqual({os.stat(f).st_ino for f in files}, {os.stat(f).st_ino for f in store})
+        # a second call answers from the sentinel
+        self.assertEqual(self.call(url, "/download/images/net-1?resource_type=DICOM", body)[0], 200)
+        # refusals
+        self.assertEqual(self.call(url, "/download/images/net-1", dict(body, accession_id="../etc"))[0], 422)
+        self.assertIn(self.call(url, "/download/images/..", body)[0], (404, 422))
+        self.assertEqual(self.call(url, "/download/images/net-1?resource_type=DICOM",
+                                   dict(body, accession_id="ACC0030"))[0], 404)
+        self.assertEqual(self.call(url, "/download/images/net-1?assessor_type=assessor", body)[0], 404)
+        # training code writes a segmentation; upload takes it into the store
+        up = os.path.join(self.tmp, "images", "net-1", "upload", "run1")
+        os.makedirs(up)
+        with open(os.path.join(up, "seg.nii.gz"), "wb") as f:
+            f.write(b"\x1f\x8b fake nifti")
+        ubody = dict(body, scan_id="9001", resource_id="SEG", files=["run1/seg.nii.gz"], exist_ok=False)
+        status, got = self.call(url, "/upload/images/net-1", ubody, method="PUT")
+        self.assertEqual((status, got), (200, {"files": ["scans/9001/resources/SEG/files/seg.nii.gz"]}))
+        self.assertFalse(os.path.exists(os.path.join(want_dir, ".flip_complete-scan-DICOM")))
+        self.assertEqual(self.call(url, "/upload/images/net-1", ubody, method="PUT")[0], 409)
+        self.assertEqual(self.call(url, "/upload/images/net-1", dict(ubody, files=["../../x"]),
+                                   method="PUT")[0], 422)
+        status, got = self.call(url, "/download/images/net-1?resource_type=SEG", body)
+        self.assertEqual(status, 200, got)
+        with open(os.path.join(want_dir, "scans", "9001", "resources", "SEG", "files", "seg.nii.gz"), "rb") as f:
+            self.assertEqual(f.read(), b"\x1f\x8b fake nifti")
 
     def test_pacs_down_keeps_the_studies_queued(self):
         imaging_id = self.create_project()

@@ -398,14 +398,21 @@ class TestServe(unittest.TestCase):
         self.assertIn(status, (404, 422))
         self.assertFalse(os.path.exists(self.images))
 
-    def test_image_endpoints_are_501_for_now(self):
+    def test_image_endpoints_without_an_imaging_project(self):
+        # retrieval and hand-off end to end are in test_imaging_retrieval.py
         body = {"encrypted_central_hub_project_id": self.sealed(self.small[1]),
                 "accession_id": "GEN00000001"}
-        self.assertDetail(self.call("/download/images/net-1?assessor_type=scan", body), 501,
-                          "imaging is not available on this node yet")
-        self.assertDetail(self.call("/upload/images/net-12", dict(body, files=[]), method="PUT"),
-                          501, "imaging is not available on this node yet")
-        self.assertFalse(os.path.exists(self.images))
+        self.assertDetail(self.call("/download/images/net-1?assessor_type=scan", body), 404,
+                          "Project not found")
+        self.assertDetail(self.call("/upload/images/net-12", dict(body, files=["a.nii.gz"],
+                                                                 scan_id="1", resource_id="SEG"),
+                                    method="PUT"), 404, "Project not found")
+        self.assertDetail(self.call("/download/images/net-1", dict(body, accession_id="../x")),
+                          422, "Invalid accession_id")
+        self.assertDetail(self.call("/download/images/net-1?resource_type=OTHER", body), 422,
+                          "assessor_type must be scan or assessor; resource_type NIFTI, DICOM, "
+                          "SEG or ALL")
+        self.assertFalse(os.path.exists(os.path.join(self.images, "net-1", "x")))
 
     def test_concurrent_requests_are_all_answered(self):
         results = []

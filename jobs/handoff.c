@@ -1,0 +1,365 @@
+/*
+ * handoff - imaging studies handed to FL training code and back (see handoff.h).
+ *
+ * Every directory is opened relative to its parent with O_NOFOLLOW, component by
+ * component, from names the caller validated: nothing from the request can make
+ * a path leave BASE_IMAGES_DOWNLOAD_DIR or the project store. The realpath check at
+ * the end is a second lock on the same door.
+ */
+#include "handoff.h"
+
+#include "durable.h"
+#include "ident.h"
+#include "imaging_store.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HANDOFF_MAX_FILE (4ULL << 30)
+#define HANDOFF_MAX_FILES 100000
+
+static const char *const handoff_types[] = {"NIFTI", "DICOM", "SEG", NULL};
+
+/* handoff_dir - open (creating when asked) a chain of directories below fd */
+static int handoff_dir(int fd, const char *const *parts, size_t n, int create)
+{
+	int cur = dup(fd);
+
+	for (size_t i = 0; cur >= 0 && i < n; i++) {
+		int next;
+		if (create && durable_mkdir(cur, parts[i], 0750) < 0) {
+			close(cur);
+			return -1;
+		}
+		next = openat(cur, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(cur);
+		cur = next;
+	}
+	return cur;
+}
+
+/* handoff_base - BASE_IMAGES_DOWNLOAD_DIR, created when missing */
+static int handoff_base(const struct config *cfg)
+{
+	char buf[PATH_MAX];
+
+	if (snprintf(buf, sizeof(buf), "%s", cfg->images_dir) >= (int)sizeof(buf))
+		return -1;
+	for (char *p = buf + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = 0;
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+		return -1;
+	return open(buf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* handoff_accession - the successful accession's subject; 200, or 404 with *detail */
+static int handoff_accession(const struct config *cfg, const char *project, const char *accession,
+			     struct imaging_project **pp, char subject[37], const char **detail)
+{
+	char id[37];
+	int rc = imaging_find_by_hub_project(cfg->state_dir, project, id);
+
+	if (rc < 0) {
+		*detail = "Trust-side storage error";
+		return 500;
+	}
+	if (rc == 0 || (*pp = imaging_open(cfg->state_dir, id)) == NULL) {
+		*detail = "Project not found";
+		return 404;
+	}
+	long n = imaging_accession_count(*pp);
+	for (long i = 0; i < n; i++) {
+		json_t *st = imaging_accession_read(*pp, i);
+		const char *acc = json_string_value(json_object_get(st, "accession"));
+		if (acc && strcmp(acc, accession) == 0) {
+			int ok = imaging_state_parse(json_string_value(json_object_get(st, "state"))) ==
+				 IMAGING_SUCCESSFUL;
+			snprintf(subject, 37, "%s",
+				 json_string_value(json_object_get(st, "subject")) ?: "");
+			json_decref(st);
+			if (!ok || !ident_ok(IDENT_UUID, subject)) {
+				*detail = "Images for this accession are not retrieved yet";
+				return 404;
+			}
+			return 200;
+		}
+		json_decref(st);
+	}
+	*detail = "Accession not found in this project";
+	return 404;
+}
+
+/* handoff_place - hard link src/name into dst/name, or copy across file systems */
+static int handoff_place(int srcfd, int dstfd, const char *name)
+{
+	char *data = NULL;
+	size_t len;
+	int rc;
+
+	unlinkat(dstfd, name, 0);	/* force_refresh: replace what an earlier call left */
+	if (linkat(srcfd, name, dstfd, name, 0) == 0)
+		return 0;
+	if (errno != EXDEV && errno != EPERM && errno != EMLINK)
+		return -1;
+	if (durable_read(srcfd, name, HANDOFF_MAX_FILE, &data, &len) < 0)
+		return -1;
+	rc = durable_write(dstfd, name, data, len, 0640);
+	free(data);
+	return rc;
+}
+
+/* handoff_resource - place one series' resource files; number placed, -1 on error */
+static long handoff_resource(int seriesfd, int dstseriesfd, const char *type)
+{
+	const char *src_parts[] = {"resources", type, "files"};
+	int src = handoff_dir(seriesfd, src_parts, 3, 0), dst;
+	DIR *d;
+	struct dirent *de;
+	long placed = 0;
+
+	if (src < 0)
+		return errno == ENOENT ? 0 : -1;
+	dst = handoff_dir(dstseriesfd, src_parts, 3, 1);
+	if (dst < 0 || (d = fdopendir(dup(src))) == NULL) {
+		if (dst >= 0)
+			close(dst);
+		close(src);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL && placed >= 0) {
+		if (de->d_name[0] == '.' || de->d_type != DT_REG)
+			continue;
+		placed = handoff_place(src, dst, de->d_name) == 0 ? placed + 1 : -1;
+	}
+	closedir(d);
+	if (placed > 0 && durable_fsync_dir(dst) < 0)
+		placed = -1;
+	close(dst);
+	close(src);
+	return placed;
+}
+
+/* handoff_inside - the directory fd resolves inside base (realpath, second lock) */
+static int handoff_inside(const struct config *cfg, int fd, char *path, size_t pathlen)
+{
+	char proc[64], base[PATH_MAX], real[PATH_MAX];
+	ssize_t n;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = readlink(proc, real, sizeof(real) - 1);
+	if (n <= 0 || realpath(cfg->images_dir, base) == NULL)
+		return 0;
+	real[n] = 0;
+	size_t bl = strlen(base);
+	if (strncmp(real, base, bl) != 0 || real[bl] != '/')
+		return 0;
+	snprintf(path, pathlen, "%s", real);
+	return 1;
+}
+
+/* handoff_download - see handoff.h */
+int handoff_download(const struct config *cfg, const char *net_id, const char *project,
+		     const char *accession, const char *assessor_type, const char *resource_type,
+		     int force, char *path, size_t pathlen, const char **detail)
+{
+	struct imaging_project *p = NULL;
+	char subject[37], sentinel[96];
+	int status, base = -1, dst = -1, scans = -1, dstscans = -1;
+	long total = 0;
+	struct stat st;
+	DIR *d = NULL;
+	struct dirent *de;
+
+	status = handoff_accession(cfg, project, accession, &p, subject, detail);
+	if (status != 200)
+		goto out;
+	if (strcmp(assessor_type, "scan") != 0) {
+		status = 404;
+		*detail = "Resource not found";	/* the native store holds no assessors */
+		goto out;
+	}
+	snprintf(sentinel, sizeof(sentinel), ".flip_complete-%s-%s", assessor_type, resource_type);
+	const char *dparts[] = {net_id, project, accession};
+	const char *sparts[] = {"data", subject, accession, "scans"};
+	if ((base = handoff_base(cfg)) < 0 || (dst = handoff_dir(base, dparts, 3, 1)) < 0 ||
+	    !handoff_inside(cfg, dst, path, pathlen))
+		goto storage;
+	if (!force && fstatat(dst, sentinel, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		goto out;	/* already handed over: answer at once */
+	const char *scans_part[] = {"scans"};
+	if ((scans = handoff_dir(p->dirfd, sparts, 4, 0)) < 0 ||
+	    (dstscans = handoff_dir(dst, scans_part, 1, 1)) < 0 || (d = fdopendir(dup(scans))) == NULL)
+		goto storage;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || de->d_type != DT_DIR)
+			continue;
+		const char *series[] = {de->d_name};
+		int sfd = handoff_dir(scans, series, 1, 0);
+		int dfd = sfd >= 0 ? handoff_dir(dstscans, series, 1, 1) : -1;
+		for (int t = 0; dfd >= 0 && handoff_types[t]; t++) {
+			if (strcmp(resource_type, "ALL") != 0 && strcmp(resource_type, handoff_types[t]) != 0)
+				continue;
+			long placed = handoff_resource(sfd, dfd, handoff_types[t]);
+			if (placed < 0) {
+				total = -1;
+				break;
+			}
+			total += placed;
+		}
+		if (sfd >= 0)
+			close(sfd);
+		if (dfd >= 0)
+			close(dfd);
+		if (sfd < 0 || dfd < 0 || total < 0)
+			goto storage;
+	}
+	if (total == 0) {
+		status = 404;
+		*detail = "Resource not found";
+		goto out;
+	}
+	char note[128];
+	int len = snprintf(note, sizeof(note), "{\"files\": %ld, \"at\": %ld}\n", total, (long)time(NULL));
+	if (durable_write(dst, sentinel, note, (size_t)len, 0640) < 0)
+		goto storage;
+	goto out;
+storage:
+	log_error("image hand-off to %s/%s: %s", cfg->images_dir, net_id, strerror(errno));
+	status = 500;
+	*detail = "Trust-side storage error";
+out:
+	if (d)
+		closedir(d);
+	for (int *fd = (int[]){base, dst, scans, dstscans}, k = 0; k < 4; k++)
+		if (fd[k] >= 0)
+			close(fd[k]);
+	imaging_close(p);
+	return status;
+}
+
+/* handoff_relpath_ok - a relative path of unreserved segments, no "..", at most 8 deep */
+static int handoff_relpath_ok(const char *rel)
+{
+	char buf[512], *save = NULL;
+	int depth = 0;
+
+	if (rel == NULL || rel[0] == 0 || rel[0] == '/' || strlen(rel) >= sizeof(buf))
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", rel);
+	for (char *seg = strtok_r(buf, "/", &save); seg; seg = strtok_r(NULL, "/", &save))
+		if (!ident_ok(IDENT_ACCESSION, seg) || ++depth > 8)
+			return 0;
+	return depth > 0;
+}
+
+/* handoff_upload - see handoff.h */
+int handoff_upload(const struct config *cfg, const char *net_id, const char *project,
+		   const char *accession, const char *scan_id, const char *resource_id,
+		   const json_t *files, int exist_ok, json_t **stored, const char **detail)
+{
+	struct imaging_project *p = NULL;
+	char subject[37];
+	int status, base = -1, upload = -1, res = -1, out = -1;
+	size_t i;
+	json_t *f;
+	struct stat st;
+
+	*stored = json_array();
+	if (!json_is_array(files) || json_array_size(files) == 0 ||
+	    json_array_size(files) > HANDOFF_MAX_FILES) {
+		*detail = "files must be a non-empty list of relative paths";
+		return 422;
+	}
+	json_array_foreach(files, i, f)
+		if (!handoff_relpath_ok(json_string_value(f))) {
+			*detail = "Each file must be a relative path of plain segments, without '..'";
+			return 422;
+		}
+	status = handoff_accession(cfg, project, accession, &p, subject, detail);
+	if (status != 200)
+		goto done;
+	const char *uparts[] = {net_id, "upload"};
+	const char *rparts[] = {"data", subject, accession, "scans", scan_id, "resources"};
+	if ((base = handoff_base(cfg)) < 0 || (upload = handoff_dir(base, uparts, 2, 0)) < 0) {
+		status = 404;
+		*detail = "No upload folder for this net";
+		goto done;
+	}
+	if ((res = handoff_dir(p->dirfd, rparts, 6, 1)) < 0)
+		goto storage;
+	if (fstatat(res, resource_id, &st, AT_SYMLINK_NOFOLLOW) == 0 && !exist_ok) {
+		status = 409;
+		*detail = "Resource already exists";
+		goto done;
+	}
+	const char *oparts[] = {resource_id, "files"};
+	if ((out = handoff_dir(res, oparts, 2, 1)) < 0)
+		goto storage;
+	json_array_foreach(files, i, f) {
+		const char *rel = json_string_value(f), *name = strrchr(rel, '/');
+		char dirpart[512];
+		char *data = NULL;
+		size_t len;
+		name = name ? name + 1 : rel;
+		snprintf(dirpart, sizeof(dirpart), "%.*s", (int)(name - rel), rel);
+		/* open the source directory component by component: no link is followed */
+		const char *segs[9];
+		int ns = 0;
+		char *save = NULL;
+		for (char *seg = strtok_r(dirpart, "/", &save); seg && ns < 8; seg = strtok_r(NULL, "/", &save))
+			segs[ns++] = seg;
+		int sfd = handoff_dir(upload, segs, (size_t)ns, 0);
+		if (sfd < 0 || durable_read(sfd, name, HANDOFF_MAX_FILE, &data, &len) < 0) {
+			if (sfd >= 0)
+				close(sfd);
+			status = 404;
+			*detail = "An uploaded file was not found (or is not a regular file)";
+			goto done;
+		}
+		close(sfd);
+		int rc = durable_write(out, name, data, len, 0600);
+		free(data);
+		if (rc < 0)
+			goto storage;
+		json_array_append_new(*stored, json_sprintf("scans/%s/resources/%s/files/%s", scan_id,
+							    resource_id, name));
+	}
+	/* the next download must see the new resource: drop this accession's sentinels */
+	const char *dparts[] = {net_id, project, accession};
+	int dst = handoff_dir(base, dparts, 3, 0);
+	if (dst >= 0) {
+		DIR *d = fdopendir(dup(dst));
+		struct dirent *de;
+		while (d && (de = readdir(d)) != NULL)
+			if (strncmp(de->d_name, ".flip_complete-", 15) == 0)
+				unlinkat(dst, de->d_name, 0);
+		if (d)
+			closedir(d);
+		close(dst);
+	}
+	status = 200;
+	goto done;
+storage:
+	log_error("image upload from %s/%s: %s", cfg->images_dir, net_id, strerror(errno));
+	status = 500;
+	*detail = "Trust-side storage error";
+done:
+	for (int *fd = (int[]){base, upload, res, out}, k = 0; k < 4; k++)
+		if (fd[k] >= 0)
+			close(fd[k]);
+	imaging_close(p);
+	return status;
+}

@@ -1,0 +1,54 @@
+/*
+ * handoff - imaging studies handed to FL training code, and its results taken back.
+ *
+ * SYNOPSIS
+ *	#include "handoff.h"
+ *
+ *	int handoff_download(const struct config *cfg, const char *net_id, const char *project,
+ *			     const char *accession, const char *assessor_type,
+ *			     const char *resource_type, int force, char *path, size_t pathlen,
+ *			     const char **detail);
+ *	int handoff_upload(const struct config *cfg, const char *net_id, const char *project,
+ *			   const char *accession, const char *scan_id, const char *resource_id,
+ *			   const json_t *files, int exist_ok, json_t **stored, const char **detail);
+ *
+ * DESCRIPTION
+ *	handoff_download() makes one accession's files of the given resource type
+ *	(NIFTI, DICOM, SEG or ALL) available under
+ *	BASE_IMAGES_DOWNLOAD_DIR/<net_id>/<hub project>/<accession>/scans/<series>/
+ *	resources/<TYPE>/files/, as hard links from the project store where the file
+ *	system allows (a copy otherwise), then writes the sentinel
+ *	.flip_complete-<assessor_type>-<resource_type>. With the sentinel present (and
+ *	no force) it answers at once. Every component was validated by the caller
+ *	(ident.h); the final directory must resolve inside the base directory.
+ *	assessor_type "assessor" asks for derived resources, which the native store
+ *	does not hold: not found.
+ *
+ *	handoff_upload() takes files training code wrote under
+ *	BASE_IMAGES_DOWNLOAD_DIR/<net_id>/upload/ (each a relative path without ".."
+ *	or links) into the store as the resource <resource_id> of scan <scan_id> of
+ *	that accession (write-fsync-rename, each), refusing to replace an existing
+ *	resource unless exist_ok, and removes the accession's sentinels so the next
+ *	download sees it. *stored lists the stored file names.
+ *
+ * DIAGNOSTICS
+ *	The HTTP status to answer (200 on success), with *detail the text for the
+ *	others: 404 project, accession or resource not found; 409 resource exists;
+ *	422 a path or name that is not acceptable; 500 "Trust-side storage error".
+ */
+#ifndef FLIP_HANDOFF_H
+#define FLIP_HANDOFF_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#include "config.h"
+
+int handoff_download(const struct config *cfg, const char *net_id, const char *project,
+		     const char *accession, const char *assessor_type, const char *resource_type,
+		     int force, char *path, size_t pathlen, const char **detail);
+int handoff_upload(const struct config *cfg, const char *net_id, const char *project,
+		   const char *accession, const char *scan_id, const char *resource_id,
+		   const json_t *files, int exist_ok, json_t **stored, const char **detail);
+
+#endif
