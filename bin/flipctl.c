@@ -250,7 +250,19 @@ static int cmd_status(int argc, char **argv)
 			       (long long)json_integer_value(json_object_get(c, "failed")),
 			       (long long)json_integer_value(json_object_get(c, "queue_failed")));
 		}
-		printf("fl-client  %s\n", json_string_value(json_object_get(s, "fl_client")));
+		json_t *fl = json_object_get(s, "fl_client");
+		if (!json_is_object(fl))
+			printf("fl-client  not set up on this node (flip-fl install-kit, then the timer)\n");
+		else if (json_is_true(json_object_get(fl, "running")))
+			printf("fl-client  running, pid %lld, up %.0f s, %lld restart%s\n",
+			       (long long)json_integer_value(json_object_get(fl, "pid")),
+			       json_real_value(json_object_get(fl, "uptime_seconds")),
+			       (long long)json_integer_value(json_object_get(fl, "restarts")),
+			       json_integer_value(json_object_get(fl, "restarts")) == 1 ? "" : "s");
+		else
+			printf("fl-client  %s (flip-fl status for details)\n",
+			       json_is_true(json_object_get(fl, "stopped")) ? "stopped by the operator"
+									 : "NOT RUNNING");
 	}
 	json_decref(s);
 	node_close(&n);

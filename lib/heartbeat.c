@@ -10,6 +10,7 @@
 #include "digest.h"
 #include "durable.h"
 #include "envelope.h"
+#include "flclient.h"
 #include "log.h"
 #include "task.h"
 
@@ -64,6 +65,30 @@ static const char *heartbeat_spool_status(struct node *n)
 	return status;
 }
 
+/*
+ * heartbeat_fl_client - the FL client as flip-fl's supervisor recorded it, or NULL
+ * when this node does not run one (no FLIP_STATE_DIR/fl). Local files only.
+ */
+json_t *heartbeat_fl_client(struct node *n)
+{
+	char path[4096];
+	struct flclient fc;
+	json_t *st;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/fl", n->cfg.state_dir) >= (int)sizeof(path))
+		return NULL;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	memset(&fc, 0, sizeof(fc));
+	fc.statefd = fd;
+	fc.state_dir = n->cfg.state_dir;
+	st = flclient_status(&fc, node_now());
+	close(fd);
+	return st;
+}
+
 /* heartbeat_snapshot - the health snapshot the hub accepts */
 json_t *heartbeat_snapshot(struct node *n)
 {
@@ -77,12 +102,24 @@ json_t *heartbeat_snapshot(struct node *n)
 	spool_status = heartbeat_spool_status(n);
 	gmtime_r(&now, &tm);
 	strftime(collected, sizeof(collected), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return json_pack("{s:{s:{s:s,s:s,s:n},s:{s:s,s:n,s:I}},s:s}",
-			 "services",
-			 "flip-node", "status", "healthy", "version", FLIP_VERSION, "response_ms",
-			 "spool", "status", spool_status, "version", "response_ms",
-			 (json_int_t)heartbeat_ms_since(&t0),
-			 "collected_at", collected);
+	json_t *snap = json_pack("{s:{s:{s:s,s:s,s:n},s:{s:s,s:n,s:I}},s:s}",
+				 "services",
+				 "flip-node", "status", "healthy", "version", FLIP_VERSION, "response_ms",
+				 "spool", "status", spool_status, "version", "response_ms",
+				 (json_int_t)heartbeat_ms_since(&t0),
+				 "collected_at", collected);
+	json_t *fl = heartbeat_fl_client(n);
+	if (snap && fl) {
+		/* running: healthy; stopped by the operator: degraded; otherwise down */
+		const char *status = json_is_true(json_object_get(fl, "running")) ? "healthy"
+				     : json_is_true(json_object_get(fl, "stopped")) ? "degraded"
+										   : "down";
+		json_object_set_new(json_object_get(snap, "services"), "fl-client",
+				    json_pack("{s:s,s:n,s:n}", "status", status, "version",
+					      "response_ms"));
+	}
+	json_decref(fl);
+	return snap;
 }
 
 /* heartbeat_previous_trust - the trust id of the last kept reply, "" when none */

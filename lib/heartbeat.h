@@ -7,8 +7,8 @@
  *	int heartbeat_send(struct node *n, struct hub *h, int with_snapshot,
  *			   char *err, size_t errlen);
  *	json_t *heartbeat_snapshot(struct node *n);
-int heartbeat_blocked(struct node *n, char *err, size_t errlen);
  *	int heartbeat_blocked(struct node *n, char *err, size_t errlen);
+ *	json_t *heartbeat_fl_client(struct node *n);
  *
  * DESCRIPTION
  *	heartbeat_send() POSTs /trust/heartbeat with a health snapshot (or no body at
@@ -50,5 +50,7 @@ enum { HEARTBEAT_OK = 0, HEARTBEAT_FAILED = 1, HEARTBEAT_AUTH = 2, HEARTBEAT_IDE
 int heartbeat_send(struct node *n, struct hub *h, int with_snapshot, char *err, size_t errlen);
 json_t *heartbeat_snapshot(struct node *n);
 int heartbeat_blocked(struct node *n, char *err, size_t errlen);
+/* heartbeat_fl_client - flip-fl's record of the FL client (NULL: none on this node) */
+json_t *heartbeat_fl_client(struct node *n);
 
 #endif

@@ -4,6 +4,7 @@
 #include "status.h"
 
 #include "durable.h"
+#include "heartbeat.h"
 #include "imaging_store.h"
 
 #include <fcntl.h>
@@ -15,7 +16,7 @@
 #include <unistd.h>
 
 static const char *const status_programs[] = {"flip-poll", "flip-exec", "flip-report",
-					      "flip-exec-imaging"};
+					      "flip-exec-imaging", "flip-fl"};
 
 /* status_prom_value - one sample of a .prom file written by metrics.c */
 static int status_prom_value(const char *text, const char *name, double *v)
@@ -131,9 +132,10 @@ json_t *status_collect(struct node *n)
 				    json_pack("{s:I,s:f}", "jobs", (json_int_t)cnt,
 					      "oldest_age_seconds", oldest));
 	}
-	return json_pack("{s:o,s:o,s:o,s:o,s:s}", "hub", status_hub(n), "spool", spool, "programs",
+	json_t *fl = heartbeat_fl_client(n);
+	return json_pack("{s:o,s:o,s:o,s:o,s:o}", "hub", status_hub(n), "spool", spool, "programs",
 			 status_programs_collect(n), "imaging", status_imaging(n),
-			 "fl_client", "not available on this node yet");
+			 "fl_client", fl ? fl : json_null());
 }
 
 /* status_job - one line's worth of facts about a job */

@@ -14,7 +14,7 @@
  *	{"hub": {...}|null, "spool": {state: {"jobs", "oldest_age_seconds"}},
  *	 "programs": {prog: {"last_run", "success", "duration_seconds"}},
  *	 "imaging": [{"id", "hub_project", "created_at", "counts": {state: n}}],
- *	 "fl_client": ...}.
+ *	 "fl_client": flip-fl's record of the FL client, or null when there is none}.
  *
  *	status_job() summarises one job for `flipctl ls`: {"seq", "task_id",
  *	"task_type", "state", "age_seconds", "attempts", "outcome"} where outcome is
