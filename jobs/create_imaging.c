@@ -24,7 +24,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/rand.h>
 
 #define TOO_SMALL "Cohort is too small for row-level data to be released."
 #define NO_SNAPSHOT "No approved cohort snapshot exists for this project."
@@ -165,20 +164,6 @@ out:
 	return rc;
 }
 
-static int create_uuid4(char out[37])
-{
-	unsigned char b[16];
-
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		return -1;
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-		 b[13], b[14], b[15]);
-	return 0;
-}
-
 /* create_result - {"ID", "name", "created_users": [], "added_users": []} as text */
 static char *create_result(const char *id, const char *name)
 {
@@ -243,7 +228,7 @@ static void create_imaging_run(struct job_ctx *ctx, struct job_answer *a)
 	}
 	if (rc != 0)
 		goto out;
-	if (create_uuid4(id) < 0) {
+	if (imaging_uuid4(id) < 0) {
 		jobs_answer_fail(a, 500, "internal_error");
 		goto out;
 	}

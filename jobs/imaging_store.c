@@ -133,8 +133,8 @@ int imaging_find_by_hub_project(const char *state_dir, const char *hub_project, 
 	return found;
 }
 
-/* imaging_uuid4 - a random UUID4 from the OpenSSL CSPRNG */
-static int imaging_uuid4(char out[37])
+/* imaging_uuid4 - a random UUID4 from the OpenSSL CSPRNG (project ids, pseudonyms) */
+int imaging_uuid4(char out[37])
 {
 	unsigned char b[16];
 
@@ -146,36 +146,6 @@ static int imaging_uuid4(char out[37])
 		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
 		 b[13], b[14], b[15]);
 	return 0;
-}
-
-static void imaging_remove_tree(int parentfd, const char *name, int depth)
-{
-	int fd;
-	DIR *d;
-	struct dirent *de;
-
-	if (depth > 16)
-		return;
-	fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		unlinkat(parentfd, name, 0);
-		return;
-	}
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (de->d_type == DT_DIR)
-			imaging_remove_tree(fd, de->d_name, depth + 1);
-		else
-			unlinkat(fd, de->d_name, 0);
-	}
-	closedir(d);
-	unlinkat(parentfd, name, AT_REMOVEDIR);
 }
 
 static void imaging_now(char out[32])
@@ -211,7 +181,7 @@ int imaging_create(const char *state_dir, const json_t *project, json_t *accessi
 		return -1;
 	}
 	snprintf(tmp, sizeof(tmp), ".new-%s-%ld", id, (long)getpid());
-	imaging_remove_tree(root, tmp, 0);
+	durable_remove_tree(root, tmp);
 	if (mkdirat(root, tmp, 0700) < 0 ||
 	    (dfd = openat(root, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
 	    durable_mkdir(dfd, "accessions", 0700) < 0 || durable_mkdir(dfd, "data", 0700) < 0 ||
@@ -243,7 +213,7 @@ int imaging_create(const char *state_dir, const json_t *project, json_t *accessi
 sysfail:
 	snprintf(err, errlen, "cannot create the imaging project in %s/imaging: %s", state_dir,
 		 strerror(errno));
-	imaging_remove_tree(root, tmp, 0);
+	durable_remove_tree(root, tmp);
 out:
 	if (afd >= 0)
 		close(afd);
@@ -393,7 +363,7 @@ int imaging_delete(const char *state_dir, const char *id)
 		return -1;
 	}
 	durable_fsync_dir(root);
-	imaging_remove_tree(root, aside, 0);
+	durable_remove_tree(root, aside);
 	close(root);
 	return 0;
 }

@@ -17,6 +17,7 @@
  *	long imaging_accession_count(struct imaging_project *p);
  *	void imaging_close(struct imaging_project *p);
  *	int imaging_set_user_enabled(const char *state_dir, const char *email, int enabled);
+ *	int imaging_uuid4(char out[37]);
  *
  * DESCRIPTION
  *	One directory per imaging project, named by its own random UUID (the "ID" the
@@ -28,6 +29,9 @@
  *	as XNAT lays out its archive. Files are named by position, never by accession,
  *	so an accession that is not a safe path segment never becomes a path: it is
  *	simply queue_failed.
+ *
+ *	imaging_uuid4() makes a random UUID4 from the OpenSSL CSPRNG: project ids and the
+ *	per-accession pseudonyms.
  *
  *	States: queued, processing, successful, failed, queue_failed (the five counts
  *	of get_imaging_status, in enum order).
@@ -75,5 +79,6 @@ int imaging_accession_write(struct imaging_project *p, long index, json_t *state
 void imaging_close(struct imaging_project *p);
 int imaging_list(const char *state_dir, char ***ids, size_t *n);
 int imaging_set_user_enabled(const char *state_dir, const char *email, int enabled);
+int imaging_uuid4(char out[37]);
 
 #endif

@@ -125,36 +125,6 @@ fail:
 	return -1;
 }
 
-static void retrieval_remove_tree(int parentfd, const char *name, int depth)
-{
-	int fd;
-	DIR *d;
-	struct dirent *de;
-
-	if (depth > 16)
-		return;
-	fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		unlinkat(parentfd, name, 0);
-		return;
-	}
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (de->d_type == DT_DIR)
-			retrieval_remove_tree(fd, de->d_name, depth + 1);
-		else
-			unlinkat(fd, de->d_name, 0);
-	}
-	closedir(d);
-	unlinkat(parentfd, name, AT_REMOVEDIR);
-}
-
 /* retrieval_nifti - dcm2niix on each series folder; "converted", "skipped" or "failed" */
 static const char *retrieval_nifti(int scansfd, const char *scans_path)
 {
@@ -263,7 +233,7 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 	datafd = openat(p->dirfd, "data", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (datafd < 0)
 		goto storage;
-	retrieval_remove_tree(datafd, stage, 0);
+	durable_remove_tree(datafd, stage);
 	const char *parts[] = {stage, acc, "scans"};
 	scansfd = retrieval_mkdirs(datafd, parts, 3);
 	if (scansfd < 0)
@@ -278,7 +248,7 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 		goto out;	/* the project folder is gone with everything in it */
 	}
 	if (de == DICOM_ERR_UNREACHABLE || de == DICOM_ERR_REJECTED) {
-		retrieval_remove_tree(datafd, stage, 0);
+		durable_remove_tree(datafd, stage);
 		json_object_set_new(st, "state", json_string("queued"));
 		json_object_set_new(st, "error", json_string(dicom_err_name(de)));
 		imaging_accession_write(p, i, st);
@@ -288,7 +258,7 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 	if (de != DICOM_OK || s.stored == 0) {
 		category = s.deid_failed ? "deid_error" : de == DICOM_OK ? "not_found" : dicom_err_name(de);
 		state = IMAGING_FAILED;
-		retrieval_remove_tree(datafd, stage, 0);
+		durable_remove_tree(datafd, stage);
 		goto done;
 	}
 	const char *nifti = "not_requested";
@@ -305,13 +275,13 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 	snprintf(from, sizeof(from), "%s/%s", stage, acc);
 	if (subjfd < 0)
 		goto storage;
-	retrieval_remove_tree(subjfd, acc, 0);
+	durable_remove_tree(subjfd, acc);
 	if (renameat(datafd, from, subjfd, acc) < 0 || durable_fsync_dir(subjfd) < 0) {
 		close(subjfd);
 		goto storage;
 	}
 	close(subjfd);
-	retrieval_remove_tree(datafd, stage, 0);
+	durable_remove_tree(datafd, stage);
 	durable_fsync_dir(datafd);
 	state = IMAGING_SUCCESSFUL;
 	json_object_set_new(st, "instances", json_integer((json_int_t)s.stored));

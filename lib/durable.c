@@ -4,6 +4,7 @@
 #include "durable.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,4 +244,49 @@ int durable_mkdir(int dirfd, const char *name, int mode)
 		return -1;
 	}
 	return 0;
+}
+
+#define DURABLE_TREE_DEPTH 64
+
+static int durable_remove_at(int at, const char *name, int depth)
+{
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0;
+
+	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(at, name, 0);
+	if (depth > DURABLE_TREE_DEPTH) {
+		errno = ELOOP;
+		return -1;
+	}
+	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	/* an extracted kit member may come with no write permission on its folder: ours */
+	(void)fchmod(fd, 0700);
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (durable_remove_at(dirfd(d), de->d_name, depth + 1) < 0)
+			rc = -1;
+	}
+	closedir(d);
+	if (unlinkat(at, name, AT_REMOVEDIR) < 0)
+		rc = -1;
+	return rc;
+}
+
+/* durable_remove_tree - remove name under at, whatever it is, never following a link */
+int durable_remove_tree(int at, const char *name)
+{
+	return durable_remove_at(at, name, 0);
 }

@@ -16,6 +16,8 @@
  *	int durable_create(int dirfd, const char *file, const void *data, size_t len, int mode,
  *			   int sync);
  *	int durable_fsync_many(const struct durable_item *items, size_t n);
+int durable_remove_tree(int at, const char *name);
+ *	int durable_remove_tree(int at, const char *name);
  *
  * DESCRIPTION
  *	durable_write() writes data to `.<file>.tmp.<pid>` in dirfd (O_NOFOLLOW,
@@ -44,6 +46,10 @@
  *	durable_read() reads a regular file (O_NOFOLLOW) of at most cap bytes into a
  *	malloc'd NUL-terminated buffer; a larger file fails with EFBIG.
  *
+ *	durable_remove_tree() removes name under at (a file, or a folder with all it
+ *	holds), never following a symbolic link out, at most 64 levels deep; a missing
+ *	name is success.
+ *
  *	durable_mkdir() creates a directory if missing and checks that what is there
  *	is a directory (not a link).
  *
@@ -69,5 +75,6 @@ struct durable_item {
 	const char *name;	/* NULL: the directory itself */
 };
 int durable_fsync_many(const struct durable_item *items, size_t n);
+int durable_remove_tree(int at, const char *name);
 
 #endif

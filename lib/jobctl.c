@@ -183,26 +183,6 @@ int jobctl_rerun(struct node *n, struct job *job, char *err, size_t errlen)
 	return 0;
 }
 
-static void jobctl_remove_tree(int parentfd, const char *name)
-{
-	int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d;
-	struct dirent *de;
-
-	if (fd < 0)
-		return;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			unlinkat(fd, de->d_name, 0);	/* jobs hold only files */
-	closedir(d);
-	unlinkat(parentfd, name, AT_REMOVEDIR);
-}
-
 /* jobctl_purge - remove done/ jobs older than the retention */
 int jobctl_purge(struct node *n, long older_than_days, int *removed)
 {
@@ -222,7 +202,7 @@ int jobctl_purge(struct node *n, long older_than_days, int *removed)
 		if (renameat(n->sp.statefd[SPOOL_DONE], names[i], n->sp.statefd[SPOOL_TMP],
 			     names[i]) < 0)
 			continue;
-		jobctl_remove_tree(n->sp.statefd[SPOOL_TMP], names[i]);
+		durable_remove_tree(n->sp.statefd[SPOOL_TMP], names[i]);
 		(*removed)++;
 	}
 	spool_list_free(names, cnt);

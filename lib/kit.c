@@ -199,44 +199,6 @@ int kit_link_target_ok(const char *target, const char **why)
 
 /* ---- removal ------------------------------------------------------------------- */
 
-/* kit_remove_tree - remove name (a folder or anything else) under at, never following links */
-static int kit_remove_tree(int at, const char *name, int depth)
-{
-	struct stat st;
-	struct dirent *de;
-	DIR *d;
-	int fd, rc = 0;
-
-	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (!S_ISDIR(st.st_mode))
-		return unlinkat(at, name, 0);
-	if (depth > KIT_DEPTH_MAX + KIT_ROOT_SEARCH + 4) {
-		errno = ELOOP;
-		return -1;
-	}
-	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	/* a member may have come with no write permission on its folder: we own it */
-	(void)fchmod(fd, 0700);
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return -1;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (kit_remove_tree(dirfd(d), de->d_name, depth + 1) < 0)
-			rc = -1;
-	}
-	closedir(d);
-	if (unlinkat(at, name, AT_REMOVEDIR) < 0)
-		rc = -1;
-	return rc;
-}
-
 /* kit_clean_stale - remove `.new-*` and `.old-*` folders an interrupted install left */
 static void kit_clean_stale(int servicesfd)
 {
@@ -251,7 +213,7 @@ static void kit_clean_stale(int servicesfd)
 	}
 	while ((de = readdir(d)) != NULL)
 		if (strncmp(de->d_name, ".new-", 5) == 0 || strncmp(de->d_name, ".old-", 5) == 0)
-			(void)kit_remove_tree(servicesfd, de->d_name, 0);
+			(void)durable_remove_tree(servicesfd, de->d_name);
 	closedir(d);
 }
 
@@ -786,7 +748,7 @@ int kit_switch(struct kit_stage *st, const char *slot, char *err, size_t errlen)
 			return kit_err(-1, err, errlen, "cannot move the new kit into place: %s",
 				       strerror(saved));
 		}
-		(void)kit_remove_tree(st->servicesfd, old, 0);
+		(void)durable_remove_tree(st->servicesfd, old);
 	}
 	st->switched = 1;
 	if (durable_fsync_dir(st->servicesfd) < 0)
@@ -802,7 +764,7 @@ void kit_stage_discard(struct kit_stage *st)
 	if (st->servicesfd < 0)
 		return;
 	if (st->name[0])
-		(void)kit_remove_tree(st->servicesfd, st->name, 0);
+		(void)durable_remove_tree(st->servicesfd, st->name);
 	close(st->servicesfd);
 	st->servicesfd = -1;
 	st->name[0] = 0;

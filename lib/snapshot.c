@@ -50,23 +50,6 @@ static int snapshot_cohorts_dir(const char *state_dir)
 	return fd;
 }
 
-static void snapshot_remove_dir(int parentfd, const char *name)
-{
-	int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d;
-	struct dirent *de;
-
-	if (fd >= 0 && (d = fdopendir(fd)) != NULL) {
-		while ((de = readdir(d)) != NULL)
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				unlinkat(fd, de->d_name, 0);
-		closedir(d);
-	} else if (fd >= 0) {
-		close(fd);
-	}
-	unlinkat(parentfd, name, AT_REMOVEDIR);
-}
-
 /* snapshot_create - start a snapshot in a temporary sibling directory */
 struct snapshot_writer *snapshot_create(const char *state_dir, const char *project, int ncols,
 					const char *const *names, const int *kinds,
@@ -97,7 +80,7 @@ struct snapshot_writer *snapshot_create(const char *state_dir, const char *proje
 		goto fail;
 	}
 	snprintf(w->tmpname, sizeof(w->tmpname), ".new-%s-%ld", project, (long)getpid());
-	snapshot_remove_dir(w->cohortsfd, w->tmpname);	/* a crashed run of ours */
+	durable_remove_tree(w->cohortsfd, w->tmpname);	/* a crashed run of ours */
 	if (mkdirat(w->cohortsfd, w->tmpname, 0700) < 0 ||
 	    (w->dirfd = openat(w->cohortsfd, w->tmpname,
 			       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
@@ -210,7 +193,7 @@ int snapshot_commit(struct snapshot_writer *w, json_t *meta, char *err, size_t e
 	}
 	/* swap: readers see the old snapshot or the new one, never neither */
 	if (renameat2(w->cohortsfd, w->tmpname, w->cohortsfd, w->project, RENAME_EXCHANGE) == 0) {
-		snapshot_remove_dir(w->cohortsfd, w->tmpname);	/* now the old one */
+		durable_remove_tree(w->cohortsfd, w->tmpname);	/* now the old one */
 	} else if (errno == ENOENT) {
 		if (renameat(w->cohortsfd, w->tmpname, w->cohortsfd, w->project) < 0) {
 			snprintf(err, errlen, "cannot put the snapshot in place: %s", strerror(errno));
@@ -243,7 +226,7 @@ void snapshot_abort(struct snapshot_writer *w)
 		close(w->dirfd);
 	if (w->cohortsfd >= 0) {
 		if (w->tmpname[0])
-			snapshot_remove_dir(w->cohortsfd, w->tmpname);
+			durable_remove_tree(w->cohortsfd, w->tmpname);
 		close(w->cohortsfd);
 	}
 	json_decref(w->names);

@@ -565,36 +565,6 @@ int spool_find(struct spool *sp, const char *task_id, struct job *job)
 	return 0;
 }
 
-static int spool_remove_tree(int parentfd, const char *name, int depth)
-{
-	int fd;
-	DIR *d;
-	struct dirent *de;
-
-	if (depth > 4) {
-		errno = ELOOP;
-		return -1;
-	}
-	fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return unlinkat(parentfd, name, 0);
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return -1;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (de->d_type == DT_DIR)
-			spool_remove_tree(fd, de->d_name, depth + 1);
-		else
-			unlinkat(fd, de->d_name, 0);
-	}
-	closedir(d);
-	return unlinkat(parentfd, name, AT_REMOVEDIR);
-}
-
 /* spool_clean_tmp - remove jobs a crashed flip-poll left half-written in tmp/ */
 int spool_clean_tmp(struct spool *sp)
 {
@@ -605,7 +575,7 @@ int spool_clean_tmp(struct spool *sp)
 	if (spool_list(sp, SPOOL_TMP, &names, &n) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		if (spool_remove_tree(sp->statefd[SPOOL_TMP], names[i], 0) == 0)
+		if (durable_remove_tree(sp->statefd[SPOOL_TMP], names[i]) == 0)
 			removed++;
 	spool_list_free(names, n);
 	if (removed)
