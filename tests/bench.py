@@ -339,9 +339,19 @@ def bench_dataframe(bindir, tmp, n, runs):
                     w, rss_big, got = fetch_via_socket_activation(n)
                     node.append(w)
                 else:
+                    # the login role's search_path has no omop: qualify, as the guard does
+                    copy = "\\copy (%s) to stdout csv" % sql.replace("FROM person", "FROM omop.person")
+                    if not ref:
+                        # once: the reference must really produce the n rows
+                        p = pg.run_psql(copy, args=("-X", "-q"))
+                        if p.returncode != 0 or p.stdout.count("\n") != n:
+                            raise SystemExit("dataframe benchmark: the psql reference failed: "
+                                             + p.stderr[:200])
                     t0 = time.perf_counter()
-                    pg.run_psql("\\copy (%s) to stdout csv" % sql, args=("-X", "-q", "-o", "/dev/null"))
+                    p = pg.run_psql(copy, args=("-X", "-q", "-o", "/dev/null"))
                     ref.append(time.perf_counter() - t0)
+                    if p.returncode != 0:
+                        raise SystemExit("dataframe benchmark: the psql reference failed: " + p.stderr[:200])
         _, rss_small, _ = fetch_via_socket_activation(n // 100)
         return {"n": n, "ratio": statistics.median(node) / statistics.median(ref),
                 "rss_big": rss_big / 1024.0, "rss_small": rss_small / 1024.0, "bytes": got}
