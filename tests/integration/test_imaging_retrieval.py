@@ -225,6 +225,24 @@ class TestRetrieval(NodeTestCase):
         with open(os.path.join(want_dir, "scans", "9001", "resources", "SEG", "files", "seg.nii.gz"), "rb") as f:
             self.assertEqual(f.read(), b"\x1f\x8b fake nifti")
 
+    def test_accessions_that_cannot_be_a_path_are_queue_failed(self):
+        project = str(uuid.uuid4())
+        p = payloads.make("create_imaging", trust_id=self.hub.trust_id)
+        p.update(project_id=project, project_name="Hostile", query=(
+            "SELECT p.person_id, CASE WHEN p.person_id % 2 = 0 THEN 'ACC/0001' ELSE '..' END "
+            "AS accession_id FROM person p"))
+        t = self.add("create_imaging", p)
+        self.run_all()
+        imaging_id = json.loads(self.result(t)["result"])["ID"]
+        self.assertRun(self.node.run("flip-exec", "imaging"))
+        st = self.status(imaging_id)
+        self.assertEqual((st["queue_failed_count"], st["successful_count"]), (2, 0))
+        d = os.path.join(self.node.state, "imaging", imaging_id)
+        for f in os.listdir(os.path.join(d, "accessions")):
+            with open(os.path.join(d, "accessions", f)) as fh:
+                self.assertEqual(json.load(fh)["error"], "invalid_accession")
+        self.assertEqual(os.listdir(os.path.join(d, "data")), [])
+
     def test_pacs_down_keeps_the_studies_queued(self):
         imaging_id = self.create_project()
         self.node.set_config(PACS_DICOM_PORT="1")
