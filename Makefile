@@ -127,9 +127,11 @@ uninstall:
 	for u in timers/*.service timers/*.timer timers/*.path timers/*.socket; do \
 	    rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u); done
 
+# lint - cppcheck on the project's own C (no clang-format gate yet: the tree has no
+# agreed .clang-format, and a formatter that rewrites the code is a change of its own)
 lint:
-	clang-format --dry-run --Werror bin/*.c lib/*.[ch] jobs/*.[ch] tests/unit/*.c
-	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability -Ilib -Ijobs lib jobs bin
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	    --suppress=missingIncludeSystem -D_GNU_SOURCE -Ilib -Ijobs lib jobs bin
 
 clean:
 	rm -rf build

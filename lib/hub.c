@@ -159,12 +159,13 @@ int hub_call(struct hub *h, const char *method, const char *path, const char *bo
 	CURL *c = h->curl;
 	char url[2048];
 	char curlerr[CURL_ERROR_SIZE] = "";
-	struct hub_sink sink = {r, 0, 0};
+	struct hub_sink sink;
 	CURLcode rc;
 	curl_off_t reqsize = 0;
 	long connects = 0;
 
 	memset(r, 0, sizeof(*r));
+	sink = (struct hub_sink){r, 0, 0};
 	if (snprintf(url, sizeof(url), "%s%s", h->base, path) >= (int)sizeof(url)) {
 		snprintf(r->error, sizeof(r->error), "URL too long");
 		return -1;
