@@ -105,20 +105,12 @@ static int handoff_accession(const struct config *cfg, const char *project, cons
 /* handoff_place - hard link src/name into dst/name, or copy across file systems */
 static int handoff_place(int srcfd, int dstfd, const char *name)
 {
-	char *data = NULL;
-	size_t len;
-	int rc;
-
 	unlinkat(dstfd, name, 0);	/* force_refresh: replace what an earlier call left */
 	if (linkat(srcfd, name, dstfd, name, 0) == 0)
 		return 0;
 	if (errno != EXDEV && errno != EPERM && errno != EMLINK)
 		return -1;
-	if (durable_read(srcfd, name, HANDOFF_MAX_FILE, &data, &len) < 0)
-		return -1;
-	rc = durable_write(dstfd, name, data, len, 0640);
-	free(data);
-	return rc;
+	return durable_copy(srcfd, name, dstfd, name, HANDOFF_MAX_FILE, 0640);
 }
 
 /* handoff_resource - place one series' resource files; number placed, -1 on error */
@@ -311,8 +303,6 @@ int handoff_upload(const struct config *cfg, const char *net_id, const char *pro
 	json_array_foreach(files, i, f) {
 		const char *rel = json_string_value(f), *name = strrchr(rel, '/');
 		char dirpart[512];
-		char *data = NULL;
-		size_t len;
 		name = name ? name + 1 : rel;
 		snprintf(dirpart, sizeof(dirpart), "%.*s", (int)(name - rel), rel);
 		/* open the source directory component by component: no link is followed */
@@ -322,16 +312,19 @@ int handoff_upload(const struct config *cfg, const char *net_id, const char *pro
 		for (char *seg = strtok_r(dirpart, "/", &save); seg && ns < 8; seg = strtok_r(NULL, "/", &save))
 			segs[ns++] = seg;
 		int sfd = handoff_dir(upload, segs, (size_t)ns, 0);
-		if (sfd < 0 || durable_read(sfd, name, HANDOFF_MAX_FILE, &data, &len) < 0) {
-			if (sfd >= 0)
-				close(sfd);
+		int rc = sfd < 0 ? -1 : durable_copy(sfd, name, out, name, HANDOFF_MAX_FILE, 0600);
+		if (sfd >= 0)
+			close(sfd);
+		if (rc < 0 && (errno == ENOENT || errno == EINVAL || errno == ELOOP || errno == ENOTDIR)) {
 			status = 404;
 			*detail = "An uploaded file was not found (or is not a regular file)";
 			goto done;
 		}
-		close(sfd);
-		int rc = durable_write(out, name, data, len, 0600);
-		free(data);
+		if (rc < 0 && errno == EFBIG) {
+			status = 413;
+			*detail = "An uploaded file is larger than 4 GiB";
+			goto done;
+		}
 		if (rc < 0)
 			goto storage;
 		json_array_append_new(*stored, json_sprintf("scans/%s/resources/%s/files/%s", scan_id,

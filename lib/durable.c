@@ -290,3 +290,68 @@ int durable_remove_tree(int at, const char *name)
 {
 	return durable_remove_at(at, name, 0);
 }
+
+/* durable_copy - a bounded, streaming write-fsync-rename copy of one regular file */
+int durable_copy(int srcdir, const char *src, int dstdir, const char *dst, unsigned long long cap,
+		 int mode)
+{
+	char tmp[256], buf[1 << 16];
+	struct stat st;
+	unsigned long long total = 0;
+	int in = -1, out = -1, saved;
+
+	if (snprintf(tmp, sizeof(tmp), ".%s.tmp.%ld", dst, (long)getpid()) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	in = openat(srcdir, src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (in < 0 || fstat(in, &st) < 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if ((unsigned long long)st.st_size > cap) {
+		errno = EFBIG;
+		goto fail;
+	}
+	(void)unlinkat(dstdir, tmp, 0);
+	out = openat(dstdir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (out < 0)
+		goto fail;
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		if (n == 0)
+			break;
+		total += (unsigned long long)n;
+		if (total > cap) {
+			errno = EFBIG;	/* grew while we copied */
+			goto fail;
+		}
+		if (durable_write_all(out, buf, (size_t)n) < 0)
+			goto fail;
+	}
+	if (fsync(out) < 0 || close(out) < 0) {
+		out = -1;
+		goto fail;
+	}
+	out = -1;
+	close(in);
+	in = -1;
+	if (renameat(dstdir, tmp, dstdir, dst) < 0)
+		goto fail;
+	return durable_fsync_dir(dstdir);
+fail:
+	saved = errno;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	(void)unlinkat(dstdir, tmp, 0);
+	errno = saved;
+	return -1;
+}

@@ -17,7 +17,13 @@
  *			   int sync);
  *	int durable_fsync_many(const struct durable_item *items, size_t n);
 int durable_remove_tree(int at, const char *name);
+int durable_copy(int srcdir, const char *src, int dstdir, const char *dst, unsigned long long cap,
+		 int mode);
  *	int durable_remove_tree(int at, const char *name);
+int durable_copy(int srcdir, const char *src, int dstdir, const char *dst, unsigned long long cap,
+		 int mode);
+ *	int durable_copy(int srcdir, const char *src, int dstdir, const char *dst,
+ *			 unsigned long long cap, int mode);
  *
  * DESCRIPTION
  *	durable_write() writes data to `.<file>.tmp.<pid>` in dirfd (O_NOFOLLOW,
@@ -45,6 +51,11 @@ int durable_remove_tree(int at, const char *name);
  *
  *	durable_read() reads a regular file (O_NOFOLLOW) of at most cap bytes into a
  *	malloc'd NUL-terminated buffer; a larger file fails with EFBIG.
+ *
+ *	durable_copy() copies a regular file (O_NOFOLLOW) in bounded chunks, so its size
+ *	never becomes one allocation, under a temporary name, fsynced, renamed into
+ *	place: write-fsync-rename for files too large to hold. A source larger than cap
+ *	fails with EFBIG and leaves nothing behind.
  *
  *	durable_remove_tree() removes name under at (a file, or a folder with all it
  *	holds), never following a symbolic link out, at most 64 levels deep; a missing
@@ -76,5 +87,7 @@ struct durable_item {
 };
 int durable_fsync_many(const struct durable_item *items, size_t n);
 int durable_remove_tree(int at, const char *name);
+int durable_copy(int srcdir, const char *src, int dstdir, const char *dst, unsigned long long cap,
+		 int mode);
 
 #endif

@@ -416,6 +416,33 @@ static void test_write_nosync(void **state)
 	assert_int_equal(temporaries(f->dirfd), 0);
 }
 
+/* durable_copy streams a large file, refuses links and oversized sources, leaves no temporary */
+static void test_copy(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 300 * 1024, len;
+	char *big = malloc(n), *back;
+
+	assert_non_null(big);
+	for (size_t i = 0; i < n; i++)
+		big[i] = (char)(i * 31 + 7);
+	assert_int_equal(durable_write(f->dirfd, "src", big, n, 0600), 0);
+	assert_int_equal(durable_copy(f->dirfd, "src", f->dirfd, "dst", 1 << 20, 0640), 0);
+	back = read_back(f->dirfd, "dst", &len);
+	assert_int_equal(len, n);
+	assert_memory_equal(back, big, n);
+	free(back);
+	errno = 0;
+	assert_int_equal(durable_copy(f->dirfd, "src", f->dirfd, "small", 1024, 0640), -1);
+	assert_int_equal(errno, EFBIG);
+	assert_int_equal(symlinkat("src", f->dirfd, "link"), 0);
+	assert_int_equal(durable_copy(f->dirfd, "link", f->dirfd, "fromlink", 1 << 20, 0640), -1);
+	assert_int_equal(faccessat(f->dirfd, "small", F_OK, 0), -1);
+	assert_int_equal(faccessat(f->dirfd, "fromlink", F_OK, 0), -1);
+	assert_int_equal(temporaries(f->dirfd), 0);
+	free(big);
+}
+
 static void test_mkdir(void **state)
 {
 	struct fixture *f = *state;
@@ -543,6 +570,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_name_too_long, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_nosync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkdir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
 	};
