@@ -1,5 +1,14 @@
 /*
  * retrieval - the imaging retrieval worker (see retrieval.h).
+ *
+ * PACS_RETRIEVE=move: the study comes by C-MOVE to a C-STORE receiver that
+ * dicom_move_study() runs only for the duration of each retrieval, on
+ * FLIP_DICOM_PORT. It is bound to 127.0.0.1 when PACS_HOST is a loopback address
+ * (localhost, 127.0.0.0/8, ::1: the PACS then sends to loopback and nothing else
+ * need reach the port), and to 0.0.0.0 otherwise: the PACS must reach it at the
+ * address it has registered for FLIP_AETITLE, which the node cannot know, so the
+ * host firewall is what narrows who can connect (the receiver itself accepts only
+ * associations called for FLIP_AETITLE and instances of the study asked for).
  */
 #include "retrieval.h"
 
@@ -173,6 +182,13 @@ static const char *retrieval_nifti(int scansfd, const char *scans_path)
 	return !any ? "skipped" : ok ? "converted" : "failed";
 }
 
+/* retrieval_loopback - PACS_HOST names this machine's loopback (see the top) */
+static int retrieval_loopback(const char *host)
+{
+	return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+	       strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0;
+}
+
 /* retrieval_accession - one accession to its end; RETRIEVAL_OK or RETRIEVAL_PACS_DOWN */
 static int retrieval_accession(struct node *n, struct imaging_project *p, int rootfd, ino_t ino,
 			       const struct dicom_peer *peer, const unsigned char *key, long i,
@@ -241,7 +257,14 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 	struct retrieval_study s = {p, rootfd, ino, scansfd, {key, RETRIEVAL_KEY_LEN, subject, acc},
 				    {0}, 0, 0, 0, 0};
 	struct dicom_get_stats gs = {0};
-	de = dicom_get_study(peer, found[pick].study_uid, retrieval_store, &s, &gs, err, sizeof(err));
+	if (strcmp(n->cfg.pacs_retrieve, "move") == 0)
+		de = dicom_move_study(peer, found[pick].study_uid,
+				      retrieval_loopback(n->cfg.pacs_host) ? "127.0.0.1" : "0.0.0.0",
+				      n->cfg.flip_dicom_port, retrieval_store, &s, &gs, err,
+				      sizeof(err));
+	else
+		de = dicom_get_study(peer, found[pick].study_uid, retrieval_store, &s, &gs, err,
+				     sizeof(err));
 	if (s.deleted) {
 		log_info("project %s was deleted during retrieval; stopping work on it", p->id);
 		rc = RETRIEVAL_OK;
@@ -354,12 +377,6 @@ int retrieval_run(struct node *n, struct retrieval_stats *stats, char *err, size
 	if (cfg->pacs_host == NULL) {
 		snprintf(err, errlen, "PACS_HOST is not set in the kit file: imaging projects "
 			 "wait in the queue until it is");
-		rc = RETRIEVAL_CONFIG;
-		goto out;
-	}
-	if (strcmp(cfg->pacs_retrieve, "get") != 0) {
-		snprintf(err, errlen, "PACS_RETRIEVE=%s is not available on this node yet; set "
-			 "PACS_RETRIEVE=get (C-GET needs no inbound port)", cfg->pacs_retrieve);
 		rc = RETRIEVAL_CONFIG;
 		goto out;
 	}

@@ -11,8 +11,11 @@
  *	first, under flip-exec's imaging lock. For each: C-FIND at study level on the
  *	AccessionNumber, keeping exact matches only (Orthanc matches case-insensitively);
  *	none or more than one is queue_failed (never guess), and so is an accession that
- *	is not a single RFC 3986 unreserved path segment. Then C-GET of the study: every
- *	instance is de-identified in memory (deid.h) before anything touches the disk,
+ *	is not a single RFC 3986 unreserved path segment. Then the study is retrieved by
+ *	C-GET (PACS_RETRIEVE=get, the default: no inbound port) or by C-MOVE to a
+ *	receiver the node runs on FLIP_DICOM_PORT for the duration of that one study
+ *	(PACS_RETRIEVE=move, for PACS without C-GET): either way every instance is
+ *	de-identified in memory (deid.h) before anything touches the disk,
  *	written under its final name by write-fsync-rename into a temporary folder laid
  *	out as XNAT lays out its archive, and the folder is renamed into
  *	data/<subject>/<accession>/ in one step, so a study is there whole or not at all.

@@ -14,6 +14,10 @@
  *	enum dicom_err dicom_get_study(const struct dicom_peer *peer, const char *study_uid,
  *				       dicom_store_fn store, void *arg,
  *				       struct dicom_get_stats *stats, char *err, size_t errlen);
+ *	enum dicom_err dicom_move_study(const struct dicom_peer *peer, const char *study_uid,
+ *					const char *bind_host, int port, dicom_store_fn store,
+ *					void *arg, struct dicom_get_stats *stats, char *err,
+ *					size_t errlen);
  *
  *	enum dicom_err dicom_ds_load(const char *path, struct dicom_ds **ds,
  *				     char *err, size_t errlen);
@@ -107,6 +111,27 @@
  *	then answered with a failure status, the association is aborted and the call
  *	returns DICOM_ERR_STORAGE with that message. stats (may be NULL) counts the
  *	instances stored and their bytes (the dataset's encoded length).
+ *
+ *	dicom_move_study() retrieves a study with C-MOVE, for a PACS without C-GET:
+ *	the node runs a C-STORE receiver only for the duration of the call. It listens
+ *	on bind_host:port (IPv4; the caller picks the address the PACS sends to), on a
+ *	thread of its own, then sends a Study Root C-MOVE at STUDY level with move
+ *	destination peer->calling_ae on a separate association; the PACS must know that
+ *	AE title with this host and port. The receiver accepts associations called for
+ *	peer->calling_ae only (others are rejected), with Verification and every
+ *	storage SOP class in the 13 syntaxes above (the PACS's choice per context); each
+ *	received instance is parsed in memory and handed to store exactly as by
+ *	dicom_get_study() (store runs on the receiver thread, while the calling thread
+ *	waits for the C-MOVE), except that an instance of another study is refused
+ *	with a failure status and never handed on. Nothing is written to disk. When the
+ *	final C-MOVE response arrives the receiver finishes the association in progress
+ *	(at most 5 s of silence) and stops; on any failure or timeout it aborts it. The
+ *	study's existence comes from the preceding dicom_find_studies() or a C-FIND of
+ *	its own, as for C-GET. Categories as for C-GET, and: the port already in use, or
+ *	any other failure to listen, is DICOM_ERR_IO (before any association); a
+ *	"move destination unknown" answer is DICOM_ERR_REJECTED; a PACS that reports
+ *	sub-operations but never connected to the receiver, or fewer instances arriving
+ *	than it reports completed, is DICOM_ERR_PROTOCOL.
  *
  *	Error categories of the network calls:
  *	  DICOM_ERR_UNREACHABLE	no association: DNS, TCP connect refused or timed
@@ -255,6 +280,9 @@ enum dicom_err dicom_find_studies(const struct dicom_peer *peer, const char *acc
 enum dicom_err dicom_get_study(const struct dicom_peer *peer, const char *study_uid,
 			       dicom_store_fn store, void *arg, struct dicom_get_stats *stats,
 			       char *err, size_t errlen);
+enum dicom_err dicom_move_study(const struct dicom_peer *peer, const char *study_uid,
+				const char *bind_host, int port, dicom_store_fn store, void *arg,
+				struct dicom_get_stats *stats, char *err, size_t errlen);
 
 enum dicom_err dicom_ds_load(const char *path, struct dicom_ds **ds, char *err, size_t errlen);
 enum dicom_err dicom_ds_save(struct dicom_ds *ds, const char *path, char *err, size_t errlen);

@@ -4,7 +4,10 @@ A throwaway Orthanc (tests/pacs/orthanc.py) holds real DICOM sample files relabe
 with the OMOP fixture's accession numbers; a throwaway PostgreSQL holds the fixture.
 The hub sends persist_cohort and create_imaging; flip-exec imaging retrieves every
 study by C-FIND + C-GET, de-identifies every instance and stores it in the XNAT-shaped
-layout. Every stored file is then read back with pydicom and checked.
+layout. Every stored file is then read back with pydicom and checked. The same
+retrieval with PACS_RETRIEVE=move: C-MOVE to the node's receiver on FLIP_DICOM_PORT,
+the port the Orthanc harness registered for the node (C-MOVE is allowed for it through
+Orthanc's REST API in that test only: the configuration file stays the harness's).
 """
 import glob
 import json
@@ -98,6 +101,25 @@ class TestRetrieval(NodeTestCase):
         imaging_id = self.create_project()
         p = self.node.run("flip-exec", "imaging", timeout=600)
         self.assertRun(p)
+        self.check_retrieved(imaging_id)
+
+    def test_every_study_retrieved_by_cmove(self):
+        self.pacs.rest("PUT", "/modalities/flipnode", json.dumps({
+            "AET": self.pacs.node_aet, "Host": "127.0.0.1", "Port": self.pacs.node_port,
+            "AllowEcho": True, "AllowFind": True, "AllowGet": True, "AllowMove": True,
+            "AllowStore": False, "AllowStorageCommitment": False,
+            "AllowFindWorklist": False}).encode(), "application/json")
+        self.node.set_config(PACS_RETRIEVE="move", FLIP_DICOM_PORT=str(self.pacs.node_port))
+        imaging_id = self.create_project()
+        p = self.node.run("flip-exec", "imaging", timeout=600)
+        self.assertRun(p)
+        self.check_retrieved(imaging_id)
+        # the receiver lived only for the retrieval: the port is free again
+        with socket.socket() as sk:
+            sk.bind(("127.0.0.1", self.pacs.node_port))
+
+    def check_retrieved(self, imaging_id):
+        """the checks of a complete retrieval: counts, layout, de-identification, logs"""
         st = self.status(imaging_id)
         found = len(self.expected)
         self.assertEqual(st, {"successful_count": found, "failed_count": 0, "processing_count": 0,

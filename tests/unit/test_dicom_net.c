@@ -8,6 +8,9 @@
  *	FLIP_TEST_PACS_CLOSED_PORT			a loopback port nobody listens on
  *	FLIP_TEST_PACS_EXPECT				"ACC0001=1,ACC0010=7,...": every
  *							fixture accession and its instances
+ *	FLIP_TEST_NODE_PORT				the port the PACS knows for the
+ *							node's AE (C-MOVE destination);
+ *							without it the C-MOVE tests skip
  * Without them every test is skipped (cmocka's skip()), so a plain unit run passes.
  *
  * Shown: C-ECHO; each accession found exactly once, with the AccessionNumber and
@@ -21,7 +24,11 @@
  * retrieved whole without a C-FIND before it; an unknown study is not_found;
  * a closed port is pacs_unreachable; a peer that accepts TCP and never answers is
  * pacs_unreachable within the association timeout; a wrong called AE title and an
- * unknown calling AE title are association_rejected.
+ * unknown calling AE title are association_rejected. C-MOVE to the shim's own
+ * receiver on 127.0.0.1:FLIP_TEST_NODE_PORT: every study with the expected counts and
+ * the stored transfer syntaxes, one de-identified in the callback; a store failure is
+ * storage_error and the port is free again for the next C-MOVE; an unknown study is
+ * not_found; the port held by another socket is io_error before any C-MOVE.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,6 +53,7 @@
 
 static struct dicom_peer peer;
 static int closed_port;
+static int node_port;
 static int have_pacs;
 static struct {
 	char acc[65];
@@ -397,6 +405,142 @@ static void test_wrong_ae_titles(void **state)
 	assert_int_equal(dicom_echo(&wrong, err, sizeof err), DICOM_ERR_INVALID);
 }
 
+#define NEED_MOVE()                                                                         \
+	do {                                                                                \
+		if (!have_pacs || node_port <= 0)                                           \
+			skip();                                                             \
+	} while (0)
+
+static void test_move_every_study(void **state)
+{
+	int jpeg2000 = 0, rle = 0, big = 0, implicit = 0;
+
+	(void)state;
+	NEED_MOVE();
+	for (int i = 0; i < nexpect; i++) {
+		char uid[DICOM_UID_MAX + 1], err[512];
+		struct got g;
+		struct dicom_get_stats st;
+		enum dicom_err r;
+
+		find_one(expect[i].acc, uid, NULL);
+		memset(&g, 0, sizeof g);
+		r = dicom_move_study(&peer, uid, "127.0.0.1", node_port, store_cb, &g, &st, err,
+				     sizeof err);
+		if (r != DICOM_OK)
+			fail_msg("move %s: %s: %s", expect[i].acc, dicom_err_name(r), err);
+		if (st.instances != expect[i].count || g.n != expect[i].count)
+			fail_msg("move %s: %lu instances (%lu seen), expected %lu", expect[i].acc,
+				 st.instances, g.n, expect[i].count);
+		assert_true(st.bytes > 0);
+		jpeg2000 |= has_ts(&g, "1.2.840.10008.1.2.4.91") || has_ts(&g, "1.2.840.10008.1.2.4.90");
+		rle |= has_ts(&g, "1.2.840.10008.1.2.5");
+		big |= has_ts(&g, "1.2.840.10008.1.2.2");
+		implicit |= has_ts(&g, "1.2.840.10008.1.2");
+	}
+	assert_true(jpeg2000 && rle && big && implicit);
+}
+
+static void test_move_deidentified_in_memory(void **state)
+{
+	char uid[DICOM_UID_MAX + 1], err[512], tmpl[] = "/tmp/flip-test-net-XXXXXX";
+	struct got g;
+	struct dicom_get_stats st;
+	enum dicom_err r;
+	int i;
+
+	(void)state;
+	NEED_MOVE();
+	for (i = 0; i < nexpect && expect[i].count < 2; i++)
+		;
+	if (i == nexpect)
+		fail_msg("the fixture has no study of several instances");
+	find_one(expect[i].acc, uid, NULL);
+	memset(&g, 0, sizeof g);
+	g.deid = 1;
+	assert_non_null(mkdtemp(tmpl));
+	snprintf(g.dir, sizeof g.dir, "%s", tmpl);
+	r = dicom_move_study(&peer, uid, "127.0.0.1", node_port, store_cb, &g, &st, err,
+			     sizeof err);
+	rmdir(tmpl);
+	if (r != DICOM_OK)
+		fail_msg("move %s: %s: %s", expect[i].acc, dicom_err_name(r), err);
+	assert_int_equal(g.n, expect[i].count);
+}
+
+static void test_move_storage_error(void **state)
+{
+	char uid[DICOM_UID_MAX + 1], err[512];
+	struct got g;
+	struct dicom_get_stats st;
+	int i;
+
+	(void)state;
+	NEED_MOVE();
+	for (i = 0; i < nexpect && expect[i].count < 3; i++)
+		;
+	if (i == nexpect)
+		fail_msg("the fixture has no study of three instances or more");
+	find_one(expect[i].acc, uid, NULL);
+	memset(&g, 0, sizeof g);
+	g.fail_at = 2;
+	assert_int_equal(dicom_move_study(&peer, uid, "127.0.0.1", node_port, store_cb, &g, &st,
+					  err, sizeof err),
+			 DICOM_ERR_STORAGE);
+	assert_non_null(strstr(err, "test: disk full"));
+	assert_int_equal(st.instances, 1);
+	/* the receiver is gone and its port free: the next C-MOVE gets the whole study */
+	memset(&g, 0, sizeof g);
+	if (dicom_move_study(&peer, uid, "127.0.0.1", node_port, store_cb, &g, &st, err,
+			     sizeof err) != DICOM_OK)
+		fail_msg("move again: %s", err);
+	assert_int_equal(g.n, expect[i].count);
+}
+
+static void test_move_not_found(void **state)
+{
+	char err[512];
+	struct got g;
+
+	(void)state;
+	NEED_MOVE();
+	memset(&g, 0, sizeof g);
+	assert_int_equal(dicom_move_study(&peer, "1.2.826.0.1.3680043.2.1125.99999.1", "127.0.0.1",
+					  node_port, store_cb, &g, NULL, err, sizeof err),
+			 DICOM_ERR_NOT_FOUND);
+	assert_int_equal(g.n, 0);
+	assert_int_equal(dicom_move_study(&peer, "1.2.3.4", "127.0.0.1", 0, store_cb, &g, NULL, err,
+					  sizeof err),
+			 DICOM_ERR_INVALID);
+}
+
+static void test_move_port_in_use(void **state)
+{
+	char uid[DICOM_UID_MAX + 1], err[512];
+	struct sockaddr_in a;
+	struct got g;
+	int fd;
+
+	(void)state;
+	NEED_MOVE();
+	find_one(expect[0].acc, uid, NULL);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)node_port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	memset(&g, 0, sizeof g);
+	assert_int_equal(dicom_move_study(&peer, uid, "127.0.0.1", node_port, store_cb, &g, NULL,
+					  err, sizeof err),
+			 DICOM_ERR_IO);
+	close(fd);
+	assert_non_null(strstr(err, "already in use"));
+	assert_int_equal(g.n, 0);
+}
+
 /* parse_expect - "ACC0001=1,ACC0002=7" into expect[] */
 static int parse_expect(const char *s)
 {
@@ -440,6 +584,7 @@ static int setup(void **state)
 	peer.dimse_timeout = 30;
 	peer.network_timeout = 30;
 	closed_port = atoi(closed);
+	node_port = getenv("FLIP_TEST_NODE_PORT") ? atoi(getenv("FLIP_TEST_NODE_PORT")) : 0;
 	have_pacs = 1;
 	return 0;
 }
@@ -458,6 +603,11 @@ int main(void)
 		cmocka_unit_test(test_pacs_down),
 		cmocka_unit_test(test_silent_peer_times_out),
 		cmocka_unit_test(test_wrong_ae_titles),
+		cmocka_unit_test(test_move_every_study),
+		cmocka_unit_test(test_move_deidentified_in_memory),
+		cmocka_unit_test(test_move_storage_error),
+		cmocka_unit_test(test_move_not_found),
+		cmocka_unit_test(test_move_port_in_use),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
