@@ -12,6 +12,7 @@
  */
 #include "retrieval.h"
 
+#include "crash.h"
 #include "deid.h"
 #include "dicom.h"
 #include "durable.h"
@@ -121,6 +122,7 @@ static int retrieval_store(struct dicom_ds *ds, void *arg, char *err, size_t err
 	close(sfd);
 	s->stored++;
 	s->bytes += size > 0 ? (unsigned long long)size : 0;
+	PAUSE_POINT("imaging.after_instance");
 	return 0;
 ioerr:
 	snprintf(err, errlen, "cannot store an instance: %s", strerror(errno));
@@ -265,11 +267,9 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 	else
 		de = dicom_get_study(peer, found[pick].study_uid, retrieval_store, &s, &gs, err,
 				     sizeof(err));
-	if (s.deleted) {
-		log_info("project %s was deleted during retrieval; stopping work on it", p->id);
-		rc = RETRIEVAL_OK;
-		goto out;	/* the project folder is gone with everything in it */
-	}
+	/* deleted while its last instances were stored: the callback saw nothing more */
+	if (s.deleted || !retrieval_still_there(rootfd, p->id, ino))
+		goto deleted;
 	if (de == DICOM_ERR_UNREACHABLE || de == DICOM_ERR_REJECTED) {
 		durable_remove_tree(datafd, stage);
 		json_object_set_new(st, "state", json_string("queued"));
@@ -318,6 +318,8 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 		 s.deid.burned_in ? ", burned-in annotation declared" : "");
 	goto done;
 storage:
+	if (!retrieval_still_there(rootfd, p->id, ino))
+		goto deleted;	/* not a storage fault: the project went away under us */
 	category = "storage_error";
 	state = IMAGING_FAILED;
 	log_error("project %s: accession %ld/%ld: local storage error: %s", p->id, i + 1, total,
@@ -341,6 +343,10 @@ done:
 			     (json_int_t)(i + 1), "state",
 			     imaging_state_name((enum imaging_state)state), "error", category,
 			     "instances", json_integer_value(json_object_get(st, "instances"))));
+	goto out;
+deleted:
+	log_info("project %s was deleted during retrieval; stopping work on it", p->id);
+	rc = RETRIEVAL_OK;	/* the project folder is gone with everything in it */
 out:
 	free(found);
 	if (scansfd >= 0)
@@ -425,6 +431,10 @@ int retrieval_run(struct node *n, struct retrieval_stats *stats, char *err, size
 		snprintf(err, errlen, "the PACS at %s:%d (%s) cannot be reached or refused the "
 			 "association; queued studies wait for the next run", cfg->pacs_host,
 			 cfg->pacs_port, cfg->pacs_aetitle);
+	else if (rc == RETRIEVAL_FAILED)
+		snprintf(err, errlen, "cannot record an accession's state under %s/imaging: %s; "
+			 "check the disk, the next run takes it again", cfg->state_dir,
+			 strerror(errno));
 out:
 	for (size_t k = 0; metas && k < nids; k++)
 		json_decref(metas[k]);

@@ -31,6 +31,21 @@ void crash_point(const char *name)
 	if (++hits == nth)
 		_exit(99);
 }
+
+/* crash_pause - sleep once when FLIP_PAUSE_AT is "<name>:<seconds>" */
+void crash_pause(const char *name)
+{
+	static int done;
+	const char *want = getenv("FLIP_PAUSE_AT");
+	size_t n = strlen(name);
+
+	if (done || want == NULL || strncmp(want, name, n) != 0 || want[n] != ':')
+		return;
+	done = 1;
+	double secs = strtod(want + n + 1, NULL);
+	if (secs > 0 && secs < 600)
+		usleep((useconds_t)(secs * 1e6));
+}
 #else
 /* keeps this translation unit non-empty in release builds (ISO C) */
 typedef int crash_release_build;

@@ -275,6 +275,31 @@ class TestRetrieval(NodeTestCase):
         self.assertEqual((st["queued_count"], st["failed_count"], st["successful_count"]),
                          (len(ACCESSIONS), 0, 0))
 
+    def test_project_deleted_during_retrieval_stops_the_worker(self):
+        imaging_id = self.create_project()
+        d = os.path.join(self.node.state, "imaging", imaging_id)
+        # the worker pauses after its first stored instance; the project is deleted then
+        env = {"FLIP_PAUSE_AT": "imaging.after_instance:3"}
+        worker = subprocess.Popen([os.path.join(os.environ.get("FLIP_BIN", "build/test/bin"), "flip-exec"),
+                                   "-c", self.node.kit, "imaging"], env=dict(os.environ, **env),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 30
+        while time.time() < deadline and not glob.glob(os.path.join(d, "data", ".stage-*", "*", "scans",
+                                                                       "*", "resources", "DICOM", "files", "*.dcm")):
+            time.sleep(0.05)
+        p = payloads.make("delete_imaging")
+        p["imaging_project_id"] = imaging_id
+        t = self.add("delete_imaging", p)
+        self.run_all()
+        self.assertTrue(self.result(t)["success"])
+        _, err = worker.communicate(timeout=120)
+        self.assertEqual(worker.returncode, 0, err)
+        self.assertIn("deleted during retrieval", err)
+        self.assertFalse(os.path.exists(d))
+        # nothing of the project is left anywhere in the store
+        self.assertEqual([e for e in os.listdir(os.path.join(self.node.state, "imaging"))
+                          if e != "users.json"], [])
+
     def test_deleted_project_is_not_retrieved(self):
         imaging_id = self.create_project()
         p = payloads.make("delete_imaging")
