@@ -117,7 +117,8 @@ static int retrieval_store(struct dicom_ds *ds, void *arg, char *err, size_t err
 		goto ioerr;
 	}
 	fd = -1;
-	if (renameat(sfd, tmp, sfd, file) < 0 || durable_fsync_dir(sfd) < 0)
+	/* the folder's own fsync waits for retrieval_sync_tree, once, before publishing */
+	if (renameat(sfd, tmp, sfd, file) < 0)
 		goto ioerr;
 	close(sfd);
 	s->stored++;
@@ -134,6 +135,30 @@ fail:
 		close(sfd);
 	}
 	return -1;
+}
+
+/* retrieval_sync_tree - fsync every folder of a staged study, once, before it is published */
+static int retrieval_sync_tree(int fd, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+	int rc = 0;
+
+	if (depth > 8)
+		return -1;
+	d = fdopendir(dup(fd));
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL && rc == 0) {
+		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		int sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		rc = sub < 0 ? -1 : retrieval_sync_tree(sub, depth + 1);
+		if (sub >= 0)
+			close(sub);
+	}
+	closedir(d);
+	return rc == 0 ? durable_fsync_dir(fd) : rc;
 }
 
 /* retrieval_nifti - dcm2niix on each series folder; "converted", "skipped" or "failed" */
@@ -291,6 +316,9 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 			 stage, acc);
 		nifti = retrieval_nifti(scansfd, path);
 	}
+	/* every instance file was fsynced as it came; now their folders, then publish */
+	if (retrieval_sync_tree(scansfd, 0) < 0)
+		goto storage;
 	/* publish: data/<subject>/<accession> appears whole, replacing an earlier attempt */
 	const char *sparts[] = {subject};
 	int subjfd = retrieval_mkdirs(datafd, sparts, 1);
