@@ -1014,6 +1014,48 @@ struct ReceiverRun {
 	}
 };
 
+/* the last, non-pending answer of a C-GET or C-MOVE (the responses are freed) */
+struct FinalResponse {
+	bool have = false;
+	Uint16 status = 0xffff, failed = 0, completed = 0, warning = 0;
+};
+
+FinalResponse final_response(OFList<RetrieveResponse *> &rsp)
+{
+	FinalResponse f;
+
+	for (RetrieveResponse *x : rsp) {
+		if (!DICOM_PENDING_STATUS(x->m_status)) {
+			f.have = true;
+			f.status = x->m_status;
+			f.failed = x->m_numberOfFailedSubops;
+			f.completed = x->m_numberOfCompletedSubops;
+			f.warning = x->m_numberOfWarningSubops;
+		}
+		delete x;
+	}
+	rsp.clear();
+	return f;
+}
+
+/* study_context - the accepted Study Root context for a retrieval, or refused */
+enum dicom_err study_context(FlipSCU &scu, const char *model, const char *what,
+			     const std::string &w, Err &e, T_ASC_PresentationContextID *pc)
+{
+	*pc = scu.findAnyPresentationContextID(model, "");
+	if (*pc != 0)
+		return DICOM_OK;
+	finish(scu, true);
+	return e.set(DICOM_ERR_REJECTED, "%s: Study Root %s not accepted", w.c_str(), what);
+}
+
+/* study_identifier - the study-level identifier of a C-GET or C-MOVE */
+void study_identifier(DcmDataset &d, const char *study_uid)
+{
+	d.putAndInsertString(DCM_QueryRetrieveLevel, "STUDY");
+	d.putAndInsertString(DCM_StudyInstanceUID, study_uid);
+}
+
 }  // namespace
 
 /* ---- the C API ------------------------------------------------------------------- */
@@ -1242,33 +1284,20 @@ enum dicom_err dicom_get_study(const struct dicom_peer *peer, const char *study_
 		}
 		if ((r = connect(scu, w, e)) != DICOM_OK)
 			return r;
-		T_ASC_PresentationContextID pc = scu.findAnyPresentationContextID(
-			UID_GETStudyRootQueryRetrieveInformationModel, "");
-		if (pc == 0) {
-			finish(scu, true);
-			return e.set(DICOM_ERR_REJECTED, "%s: Study Root C-GET not accepted",
-				     w.c_str());
-		}
+		T_ASC_PresentationContextID pc;
+		if ((r = study_context(scu, UID_GETStudyRootQueryRetrieveInformationModel, "C-GET", w,
+				       e, &pc)) != DICOM_OK)
+			return r;
 
 		/* 3. C-GET; the instances arrive in FlipSCU::handleSTORERequest */
 		DcmDataset g;
-		g.putAndInsertString(DCM_QueryRetrieveLevel, "STUDY");
-		g.putAndInsertString(DCM_StudyInstanceUID, study_uid);
+		study_identifier(g, study_uid);
 		OFList<RetrieveResponse *> rsp;
 		OFCondition c = scu.sendCGETRequest(pc, &g, &rsp);
-		Uint16 status = 0xffff;
-		Uint16 failed = 0, completed = 0, warning = 0;
-		bool have_final = false;
-		for (RetrieveResponse *x : rsp) {
-			if (!DICOM_PENDING_STATUS(x->m_status)) {
-				have_final = true;
-				status = x->m_status;
-				failed = x->m_numberOfFailedSubops;
-				completed = x->m_numberOfCompletedSubops;
-				warning = x->m_numberOfWarningSubops;
-			}
-			delete x;
-		}
+		FinalResponse fin = final_response(rsp);
+		Uint16 status = fin.status, failed = fin.failed, completed = fin.completed,
+		       warning = fin.warning;
+		bool have_final = fin.have;
 		if (stats) {
 			stats->instances = scu.stored;
 			stats->bytes = scu.bytes;
@@ -1372,31 +1401,18 @@ enum dicom_err dicom_move_study(const struct dicom_peer *peer, const char *study
 					   syntax_list(uncompressed, 2));
 		if ((r = connect(scu, w, e)) != DICOM_OK)
 			return r;
-		T_ASC_PresentationContextID pc = scu.findAnyPresentationContextID(
-			UID_MOVEStudyRootQueryRetrieveInformationModel, "");
-		if (pc == 0) {
-			finish(scu, true);
-			return e.set(DICOM_ERR_REJECTED, "%s: Study Root C-MOVE not accepted",
-				     w.c_str());
-		}
+		T_ASC_PresentationContextID pc;
+		if ((r = study_context(scu, UID_MOVEStudyRootQueryRetrieveInformationModel, "C-MOVE",
+				       w, e, &pc)) != DICOM_OK)
+			return r;
 		DcmDataset m;
-		m.putAndInsertString(DCM_QueryRetrieveLevel, "STUDY");
-		m.putAndInsertString(DCM_StudyInstanceUID, study_uid);
+		study_identifier(m, study_uid);
 		OFList<RetrieveResponse *> rsp;
 		OFCondition c = scu.sendMOVERequest(pc, peer->calling_ae, &m, &rsp);
-		Uint16 status = 0xffff;
-		Uint16 failed = 0, completed = 0, warning = 0;
-		bool have_final = false;
-		for (RetrieveResponse *x : rsp) {
-			if (!DICOM_PENDING_STATUS(x->m_status)) {
-				have_final = true;
-				status = x->m_status;
-				failed = x->m_numberOfFailedSubops;
-				completed = x->m_numberOfCompletedSubops;
-				warning = x->m_numberOfWarningSubops;
-			}
-			delete x;
-		}
+		FinalResponse fin = final_response(rsp);
+		Uint16 status = fin.status, failed = fin.failed, completed = fin.completed,
+		       warning = fin.warning;
+		bool have_final = fin.have;
 		bool healthy = c.good() && have_final;
 		finish(scu, healthy);
 
