@@ -44,6 +44,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -53,6 +54,7 @@
 #include "dcmtk/dcmdata/dctk.h"
 #include "dcmtk/dcmdata/dcostrma.h"
 #include "dcmtk/dcmdata/dcwcache.h"
+#include "dcmtk/dcmnet/dcmlayer.h"
 #include "dcmtk/dcmnet/dcmtrans.h"
 #include "dcmtk/dcmnet/diutil.h"
 #include "dcmtk/dcmnet/dul.h"
@@ -278,6 +280,64 @@ bool cache_take(const std::string &key, std::vector<std::string> &classes)
 	return false;
 }
 
+/* ---- the transport ---------------------------------------------------------------- */
+
+/*
+ * TunedConnection - dcmtk's plain TCP connection, with the socket set for DICOM's
+ * conversation of small messages. dcmtk as Debian builds it leaves Nagle's algorithm
+ * on, and writes a PDU in pieces (the 6-byte header, then the body), as does a PACS
+ * built on it (Orthanc is): the second piece then waits for the peer's ACK, which
+ * Linux delays by up to 40 ms. On loopback against Orthanc that was 97% of a
+ * retrieval's time (23 instances: 4.1 s; 0.1 s with both fixed). So: TCP_NODELAY on
+ * our side, and TCP_QUICKACK re-armed after every read (Linux drops back to delayed
+ * ACKs on its own) so that a PACS that keeps Nagle on is not held up by us either.
+ * Plain TCP still: DcmTCPConnection does the I/O, nothing else changes.
+ */
+class TunedConnection : public DcmTCPConnection {
+      public:
+	explicit TunedConnection(DcmNativeSocketType s) : DcmTCPConnection(s)
+	{
+		int one = 1;
+
+		setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		quickack();
+	}
+
+	ssize_t read(void *buf, size_t nbyte) override
+	{
+		ssize_t r = DcmTCPConnection::read(buf, nbyte);
+
+		quickack();
+		return r;
+	}
+
+      private:
+	void quickack()
+	{
+		int one = 1;
+
+		/* a hint: failure only costs the delay back */
+		setsockopt(getSocket(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+	}
+};
+
+/*
+ * TunedLayer - the factory dcmtk asks for each association's connection. dcmtk only
+ * consults a transport layer for associations flagged "secure" (that is how TLS is
+ * plugged in), so the SCU and the C-MOVE receiver set that flag with this layer,
+ * which answers with plain TCP whatever the flag says: DcmTCPConnection's handshakes
+ * are no-ops. Stateless, so one instance serves every association.
+ */
+class TunedLayer : public DcmTransportLayer {
+      public:
+	DcmTransportConnection *createConnection(DcmNativeSocketType s, OFBool) override
+	{
+		return new (std::nothrow) TunedConnection(s);
+	}
+};
+
+TunedLayer tuned_layer;
+
 /* ---- the SCU -------------------------------------------------------------------- */
 
 /* FlipSCU - DcmSCU whose C-GET sub-operations go to a C callback, in memory */
@@ -294,6 +354,9 @@ class FlipSCU : public DcmSCU {
 
 	OFCondition handleSTORERequest(const T_ASC_PresentationContextID, DcmDataset *incoming,
 				       OFBool &continueSession, Uint16 &status) override;
+
+	/* after initNetwork(): the association's connection from tuned_layer */
+	OFCondition tune() { return useSecureConnection(&tuned_layer); }
 };
 
 }  // namespace
@@ -415,6 +478,8 @@ enum dicom_err connect(FlipSCU &scu, const std::string &w, Err &e)
 {
 	OFCondition c = scu.initNetwork();
 
+	if (c.good())
+		c = scu.tune();
 	if (c.bad())
 		return e.set(DICOM_ERR_PROTOCOL, "%s: cannot set up the network: %s", w.c_str(),
 			     c.text());
@@ -776,8 +841,10 @@ class MoveReceiver {
 		dcmExternalSocketHandle.set(fd);
 		OFCondition c = ASC_initializeNetwork(NET_ACCEPTOR, 0, acse_timeout, &net);
 		if (c.good())
+			c = ASC_setTransportLayer(net, &tuned_layer, 0);
+		if (c.good()) /* "secure" only so that dcmtk uses tuned_layer: plain TCP */
 			c = ASC_receiveAssociation(net, &assoc, ASC_DEFAULTMAXPDU, nullptr, nullptr,
-						   OFFalse, DUL_NOBLOCK, acse_timeout);
+						   OFTrue, DUL_NOBLOCK, acse_timeout);
 		dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
 		if (net == nullptr) {
 			close(fd);

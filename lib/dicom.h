@@ -73,7 +73,11 @@
  *	calling AE (FLIP_AETITLE), and three timeouts in seconds (0 = default 30):
  *	association (the TCP connect and the A-ASSOCIATE exchange), DIMSE (waiting for
  *	each DIMSE message, e.g. the next C-STORE of a C-GET) and network (each socket
- *	read and write).
+ *	read and write). Every connection, outgoing or accepted by the C-MOVE receiver,
+ *	is plain TCP with TCP_NODELAY set and TCP_QUICKACK re-armed after each read:
+ *	DICOM is a conversation of small messages, and with Nagle's algorithm and
+ *	delayed ACKs (the defaults of dcmtk as Debian builds it, and of Orthanc) each
+ *	exchange can wait 40 ms for an ACK (see TunedConnection in dicom.cc).
  *
  *	dicom_echo() opens an association with the Verification SOP class, sends
  *	C-ECHO, releases. The heartbeat's `dicom` health probe.

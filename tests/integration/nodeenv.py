@@ -107,8 +107,9 @@ class Node:
     # -- running the programs ----------------------------------------------------
 
     def run(self, prog, *args, env=None, crash_at=None, release=False, timeout=TIMEOUT,
-            config=True):
-        """Run one program with -c KIT; returns the CompletedProcess."""
+            config=True, wrap=()):
+        """Run one program with -c KIT (under the command wrap, e.g. strace, if given);
+        returns the CompletedProcess."""
         path = os.path.join(FLIP_RELEASE_BIN if release else FLIP_BIN, prog)
         if prog == "flipctl" and not release:
             path = FLIPCTL
@@ -116,7 +117,7 @@ class Node:
         if crash_at:
             e["FLIP_CRASH_AT"] = crash_at
         e.update(env or {})
-        argv = [path] + (["-c", self.kit] if config else []) + list(args)
+        argv = list(wrap) + [path] + (["-c", self.kit] if config else []) + list(args)
         p = subprocess.run(argv, env=e, text=True, capture_output=True, timeout=timeout,
                            cwd=self.root)
         self.stderr_log.append(p.stderr)
