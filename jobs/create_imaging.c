@@ -58,6 +58,12 @@ static int accession_from_json(const char *json, size_t len, void *arg)
 	return rc;
 }
 
+/* accession_from_row - omop_each_row callback: the row's one column */
+static int accession_from_row(PGresult *res, int r, void *arg)
+{
+	return accession_add(arg, PQgetvalue(res, r, 0));
+}
+
 /* accessions_from_snapshot - 0 ok, 1 no snapshot, -1 answered (failure) */
 static int accessions_from_snapshot(struct job_ctx *ctx, const char *project, long floor,
 				    struct accession_sink *sink, struct job_answer *a)
@@ -143,11 +149,14 @@ static int accessions_live(struct job_ctx *ctx, const char *sql, long floor,
 			fprintf(f, "%sc%d", i ? ", " : "", i);
 		fprintf(f, ") WHERE c%d IS NOT NULL", c.accession);
 		fclose(f);
-		rc = omop_query(&db, sqlbuf, 0, NULL, &res, &e);
+		/* through a cursor: one batch of rows in memory, not the cohort's */
+		rc = omop_each_row(&db, sqlbuf, accession_from_row, sink, &e);
 		free(sqlbuf);
-		for (int r = 0; rc == OMOP_OK && r < PQntuples(res); r++)
-			accession_add(sink, PQgetvalue(res, r, 0));
-		PQclear(res);
+		if (rc == OMOP_STOPPED) {
+			jobs_answer_fail(a, 500, "internal_error");
+			rc = -1;
+			goto out;
+		}
 	}
 	if (rc == OMOP_TRANSIENT) {
 		a->outcome = JOB_TRANSIENT;

@@ -25,7 +25,6 @@
 #include <string.h>
 #include <time.h>
 
-#define PERSIST_FETCH 5000
 #define PERSIST_TOO_SMALL "Cohort is too small for row-level data to be released."
 
 /* persist_kind - how a PostgreSQL type is stored: number, bool or string */
@@ -41,55 +40,54 @@ static int persist_kind(unsigned int oid)
 	}
 }
 
+/* the state of persist_stream's row callback */
+struct persist_rows {
+	const struct cohort_columns *c;
+	struct snapshot_writer *w;
+	const char **values;
+	int too_big;
+};
+
+/* persist_row - omop_each_row callback: the kept columns of one row into the writer */
+static int persist_row(PGresult *res, int r, void *arg)
+{
+	struct persist_rows *p = arg;
+	int k = 0;
+
+	for (int i = 0; i < p->c->n; i++)
+		if (p->c->keep[i])
+			p->values[k++] = PQgetisnull(res, r, i) ? NULL : PQgetvalue(res, r, i);
+	if (snapshot_add_row(p->w, p->values) == 0)
+		return 0;
+	p->too_big = errno == EFBIG;
+	return -1;
+}
+
 /* persist_stream - rows through a cursor into the writer; OMOP_* */
 static int persist_stream(struct omop *db, const char *checked, const struct cohort_columns *c,
 			  struct snapshot_writer *w, struct omop_error *e)
 {
+	struct persist_rows p = {c, w, calloc((size_t)c->n + 1, sizeof(*p.values)), 0};
 	char *sql = NULL;
-	PGresult *res;
-	const char **values = calloc((size_t)c->n + 1, sizeof(*values));
 	int rc;
 
-	if (values == NULL || asprintf(&sql, "DECLARE flip_snapshot NO SCROLL CURSOR FOR "
-				       "SELECT * FROM (%s) AS flip_cohort", checked) < 0) {
-		free(values);
+	if (p.values == NULL ||
+	    asprintf(&sql, "SELECT * FROM (%s) AS flip_cohort", checked) < 0) {
+		free(p.values);
 		snprintf(e->message, sizeof(e->message), "500: internal_error");
 		e->status = 500;
 		return OMOP_FAILED;
 	}
-	rc = omop_query(db, sql, 0, NULL, &res, e);
+	rc = omop_each_row(db, sql, persist_row, &p, e);
 	free(sql);
-	if (rc != OMOP_OK) {
-		free(values);
-		return rc;
+	free(p.values);
+	if (rc == OMOP_STOPPED) {
+		e->status = p.too_big ? 413 : 500;
+		snprintf(e->message, sizeof(e->message), p.too_big
+			 ? "413: Cohort snapshot exceeds SNAPSHOT_MAX_BYTES"
+			 : "500: snapshot_storage_error");
+		rc = OMOP_FAILED;
 	}
-	PQclear(res);
-	for (;;) {
-		rc = omop_query(db, "FETCH FORWARD 5000 FROM flip_snapshot", 0, NULL, &res, e);
-		if (rc != OMOP_OK)
-			break;
-		int rows = PQntuples(res);
-		for (int r = 0; r < rows; r++) {
-			int k = 0;
-			for (int i = 0; i < c->n; i++)
-				if (c->keep[i])
-					values[k++] = PQgetisnull(res, r, i) ? NULL : PQgetvalue(res, r, i);
-			if (snapshot_add_row(w, values) < 0) {
-				int too_big = errno == EFBIG;
-				PQclear(res);
-				free(values);
-				e->status = too_big ? 413 : 500;
-				snprintf(e->message, sizeof(e->message), too_big
-					 ? "413: Cohort snapshot exceeds SNAPSHOT_MAX_BYTES"
-					 : "500: snapshot_storage_error");
-				return OMOP_FAILED;
-			}
-		}
-		PQclear(res);
-		if (rows < PERSIST_FETCH)
-			break;
-	}
-	free(values);
 	return rc;
 }
 

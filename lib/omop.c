@@ -174,6 +174,44 @@ int omop_query(struct omop *db, const char *sql, int nparams, const char *const 
 	return rc;
 }
 
+/* omop_each_row - select through a cursor, a batch at a time, each row to row() */
+int omop_each_row(struct omop *db, const char *select, omop_row_fn row, void *arg,
+		  struct omop_error *e)
+{
+	char *sql = NULL, fetch[64];
+	PGresult *res;
+	int rc;
+
+	if (asprintf(&sql, "DECLARE flip_rows NO SCROLL CURSOR FOR %s", select) < 0) {
+		memset(e, 0, sizeof(*e));
+		e->status = 500;
+		snprintf(e->message, sizeof(e->message), "500: internal_error");
+		return OMOP_FAILED;
+	}
+	rc = omop_query(db, sql, 0, NULL, &res, e);
+	free(sql);
+	if (rc != OMOP_OK)
+		return rc;
+	PQclear(res);
+	snprintf(fetch, sizeof(fetch), "FETCH FORWARD %d FROM flip_rows", OMOP_FETCH);
+	for (;;) {
+		if ((rc = omop_query(db, fetch, 0, NULL, &res, e)) != OMOP_OK)
+			return rc;
+		int rows = PQntuples(res);
+		for (int r = 0; r < rows; r++)
+			if (row(res, r, arg) != 0) {
+				PQclear(res);
+				return OMOP_STOPPED;
+			}
+		PQclear(res);
+		if (rows < OMOP_FETCH)
+			break;
+	}
+	if ((rc = omop_query(db, "CLOSE flip_rows", 0, NULL, &res, e)) == OMOP_OK)
+		PQclear(res);
+	return rc;
+}
+
 /* omop_close - end the transaction (nothing to commit: read only) and disconnect */
 void omop_close(struct omop *db)
 {

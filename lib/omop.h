@@ -7,6 +7,8 @@
  *	int omop_open(struct omop *db, const struct config *cfg, struct omop_error *e);
  *	int omop_query(struct omop *db, const char *sql, int nparams, const char *const *params,
  *		       PGresult **res, struct omop_error *e);
+ *	int omop_each_row(struct omop *db, const char *select, omop_row_fn row, void *arg,
+ *			  struct omop_error *e);
  *	void omop_close(struct omop *db);
  *
  * DESCRIPTION
@@ -18,6 +20,13 @@
  *
  *	omop_query() runs one statement with its values bound as parameters (text
  *	format), never spliced into the SQL text. *res is the PGresult to PQclear.
+ *
+ *	omop_each_row() runs select through a server-side cursor, OMOP_FETCH rows at a
+ *	time, and calls row(res, r, arg) for each row r of each batch (res is valid
+ *	during the call only), so that a cohort of any size costs one batch of memory.
+ *	row returns 0 to go on, anything else to stop: omop_each_row() then returns
+ *	OMOP_STOPPED at once and leaves e to the caller. The cursor lives in the job's
+ *	transaction (one at a time; omop_close() ends it with the transaction).
  *
  *	Failures come back categorised in e, in the form the hub shows researchers
  *	(data-access.md): an undefined table "400: The table '<name>' does not
@@ -38,7 +47,11 @@
 
 #include "config.h"
 
-enum { OMOP_OK = 0, OMOP_TRANSIENT = 1, OMOP_FAILED = 2 };
+enum { OMOP_OK = 0, OMOP_TRANSIENT = 1, OMOP_FAILED = 2, OMOP_STOPPED = 3 };
+
+#define OMOP_FETCH 5000		/* rows per FETCH of omop_each_row() */
+
+typedef int (*omop_row_fn)(PGresult *res, int row, void *arg);
 
 struct omop {
 	PGconn *conn;
@@ -54,6 +67,8 @@ struct omop_error {
 int omop_open(struct omop *db, const struct config *cfg, struct omop_error *e);
 int omop_query(struct omop *db, const char *sql, int nparams, const char *const *params,
 	       PGresult **res, struct omop_error *e);
+int omop_each_row(struct omop *db, const char *select, omop_row_fn row, void *arg,
+		  struct omop_error *e);
 void omop_close(struct omop *db);
 
 #endif

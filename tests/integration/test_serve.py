@@ -341,6 +341,34 @@ class TestServe(unittest.TestCase):
         status, body = self.ask("/cohort/accession-ids", self.noacc[1])
         self.assertEqual((status, json.loads(body)), (200, {"accession_ids": []}))
 
+    def test_create_imaging_live_query_streams_every_accession(self):
+        """create_imaging with no snapshot runs its query live, through a cursor of
+        5,000-row batches: about 12,000 rows (each accession repeated once per
+        condition) must give exactly psql's distinct accessions, in first-seen order,
+        across the batch boundaries"""
+        sql = ("SELECT p.person_id, i.accession_id FROM omop.person p "
+               "JOIN omop.condition_occurrence c ON c.person_id = p.person_id "
+               "JOIN omop.image_occurrence i ON i.person_id = p.person_id "
+               "WHERE i.image_occurrence_id <= 4000 "
+               "ORDER BY i.image_occurrence_id, c.condition_occurrence_id")
+        rows = [acc for (acc,) in self.psql_rows("SELECT accession_id FROM (%s) q" % sql)]
+        want = list(dict.fromkeys(rows))
+        self.assertGreater(len(rows), 10000)
+        p = payloads.make("create_imaging", trust_id=self.hub.trust_id)
+        p.update(query=sql, project_name="Live")
+        tid = self.hub.add_task("create_imaging", p)
+        for run in (self.node.poll(), self.node.exec(), self.node.report()):
+            self.assertEqual(run.returncode, 0, run.stderr)
+        res = self.hub.task(tid)["results"]
+        self.assertTrue(len(res) == 1 and res[0]["success"], res)
+        accdir = os.path.join(self.node.state, "imaging", json.loads(res[0]["result"])["ID"],
+                              "accessions")
+        got = []
+        for name in sorted(os.listdir(accdir)):
+            with open(os.path.join(accdir, name)) as f:
+                got.append(json.load(f)["accession"])
+        self.assertEqual(got, want)
+
     def test_body_over_1mib_is_413(self):
         body = {"encrypted_project_id": "x" * (1024 * 1024), "query": ""}
         self.assertDetail(self.call("/cohort/dataframe", body), 413,
