@@ -8,6 +8,7 @@
  */
 #include "audit.h"
 #include "digest.h"
+#include "doctor.h"
 #include "durable.h"
 #include "envelope.h"
 #include "heartbeat.h"
@@ -545,94 +546,24 @@ static int cmd_audit(int argc, char **argv)
 	return 0;
 }
 
-/* doctor - every check on one line, with what to do when it fails */
+/* doctor - every check on one line, with what to do when it fails (lib/doctor.h) */
 static int cmd_doctor(void)
 {
+	struct doctor d = {stdout, 0};
 	struct node n;
 	char err[1024];
-	int bad = 0;
 
 	if (node_open(&n, "flipctl", config_path, NODE_NEED_HUB, err, sizeof(err)) < 0) {
-		printf("FAIL config       %s\n", err);
+		doctor_say(&d, DOCTOR_FAIL, "config", "%s", err);
 		return 1;
 	}
-	printf("ok   config       %s (mode and every key valid)\n", n.cfg.path[0] ? n.cfg.path :
-	       "(environment)");
-	if (n.cfg.https_proxy) {
-		/* show where, never the credentials a proxy URL may carry */
-		const char *p = n.cfg.https_proxy, *at = strrchr(p, '@'), *scheme = strstr(p, "://");
-		printf("ok   proxy        hub calls go through %.*s%s%s\n",
-		       scheme ? (int)(scheme - p + 3) : 0, p, at ? "" : (scheme ? scheme + 3 : p),
-		       at ? at + 1 : "");
-	}
-	const char *dirs[] = {n.cfg.spool_dir, n.cfg.state_dir, n.cfg.log_dir};
-	for (size_t i = 0; i < 3; i++) {
-		struct statvfs vfs;
-		if (access(dirs[i], W_OK | X_OK) < 0) {
-			printf("FAIL directory    %s: %s (run flipctl init)\n", dirs[i], strerror(errno));
-			bad++;
-		} else if (statvfs(dirs[i], &vfs) == 0 && vfs.f_blocks &&
-			   (double)vfs.f_bavail / (double)vfs.f_blocks < 0.05) {
-			printf("FAIL disk         %s: under 5%% free (free space, or results cannot be "
-			       "spooled)\n", dirs[i]);
-			bad++;
-		} else {
-			printf("ok   directory    %s writable\n", dirs[i]);
-		}
-	}
-	struct hub h;
-	if (hub_init(&h, &n.cfg, err, sizeof(err)) < 0) {
-		printf("FAIL hub          %s\n", err);
-		node_close(&n);
-		return 1;
-	}
-	int hb = heartbeat_send(&n, &h, 0, err, sizeof(err));
-	if (hb == HEARTBEAT_OK) {
-		int sfd = node_state_dirfd(&n, NULL);
-		char *text = NULL;
-		size_t len;
-		json_t *st = NULL;
-		if (sfd >= 0 && durable_read(sfd, "hub.json", 1 << 20, &text, &len) == 0)
-			st = json_loadb(text, len, 0, NULL);
-		free(text);
-		if (sfd >= 0)
-			close(sfd);
-		json_t *reply = json_object_get(st, "reply");
-		printf("ok   hub          %s reachable, API key accepted, trust %s (%s)\n",
-		       n.cfg.hub_url, json_string_value(json_object_get(reply, "trust_name")) ?: "?",
-		       json_string_value(json_object_get(reply, "trust_id")) ?: "?");
-		int fpm = (int)json_integer_value(json_object_get(st, "fingerprint_match"));
-		char ours[13];
-		envelope_fingerprint(n.cfg.aes_key, ours);
-		if (fpm == 0) {
-			printf("FAIL aes-key      fingerprint %s differs from the hub's %s: install the "
-			       "current kit's AES_KEY_BASE64\n", ours,
-			       json_string_value(json_object_get(reply, "aes_key_fingerprint")));
-			bad++;
-		} else {
-			printf("ok   aes-key      fingerprint %s%s\n", ours,
-			       fpm == 1 ? " matches the hub's" : " (the hub did not say its own)");
-		}
-		const char *date = json_string_value(json_object_get(st, "hub_date"));
-		struct tm tm;
-		memset(&tm, 0, sizeof(tm));
-		if (date && strptime(date, "%a, %d %b %Y %H:%M:%S GMT", &tm)) {
-			double skew = difftime(time(NULL), timegm(&tm));
-			printf("%s clock        %+.0f s against the hub%s\n",
-			       skew > 60 || skew < -60 ? "FAIL" : "ok  ", skew,
-			       skew > 60 || skew < -60 ? " (fix NTP: certificates and audit times "
-							  "depend on it)" : "");
-			bad += skew > 60 || skew < -60;
-		}
-		json_decref(st);
-	} else {
-		printf("FAIL hub          %s\n", err);
-		bad++;
-	}
-	hub_cleanup(&h);
-	printf("--   omop, pacs, fl-kit: not checked (not available on this node yet)\n");
+	doctor_local(&d, &n);
+	doctor_hub(&d, &n);
+	doctor_omop(&d, &n.cfg);
+	doctor_pacs(&d, &n.cfg);
+	doctor_fl(&d, &n.cfg);
 	node_close(&n);
-	return bad ? 1 : 0;
+	return d.failed ? 1 : 0;
 }
 
 /* policy check - ACCESS_POLICY_FILE loaded as a job would; the floor, one line per rule */

@@ -93,8 +93,9 @@ def sign(ca_key, data):
     return base64.b64encode(sig).decode("ascii")
 
 
-def make_kit(slot, client_cmd=None, tamper=(), project="flip-test"):
-    """The kit as {relative path: (bytes, mode)} plus "dirs"; tamper as in the module doc."""
+def make_kit(slot, client_cmd=None, tamper=(), project="flip-test", server="fl.hub.example.org:8002"):
+    """The kit as {relative path: (bytes, mode)} plus "dirs"; tamper as in the module doc;
+    server is fed_client.json's target (host:port)."""
     tamper = set(tamper)
     now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
     day = datetime.timedelta(days=1)
@@ -115,8 +116,8 @@ def make_kit(slot, client_cmd=None, tamper=(), project="flip-test"):
     fed = {
         "format_version": 2,
         "servers": [{"name": project,
-                     "service": {"target": "fl.hub.example.org:8002", "scheme": "grpc"},
-                     "identity": "fl.hub.example.org"}],
+                     "service": {"target": server, "scheme": "grpc"},
+                     "identity": server.rsplit(":", 1)[0]}],
         "client": {"ssl_private_key": "client.key", "ssl_cert": "client.crt",
                    "ssl_root_cert": "rootCA.pem", "connection_security": "mtls",
                    "fqsn": "Trust_99" if "wrong-slot" in tamper else slot},
