@@ -85,10 +85,32 @@ void doctor_hub(struct doctor *d, struct node *n)
 		doctor_say(d, DOCTOR_FAIL, "hub", "%s", err);
 		return;
 	}
+	hub_want_cert(&h);
 	if (heartbeat_send(n, &h, 0, err, sizeof(err)) != HEARTBEAT_OK) {
 		doctor_say(d, DOCTOR_FAIL, "hub", "%s", err);
 		hub_cleanup(&h);
 		return;
+	}
+	time_t na;
+	if (hub_cert_expiry(&h, &na) == 0) {
+		char date[32];
+		struct tm tm;
+		double days = difftime(na, time(NULL)) / 86400.0;
+		gmtime_r(&na, &tm);
+		strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", &tm);
+		doctor_say(d, DOCTOR_OK, "hub-tls", "certificate verified, valid until %s (%.0f "
+			   "days)%s", date, days, days < DOCTOR_CERT_WARN_DAYS
+			   ? ": ends soon, tell the hub's operators" : "");
+	} else if (strncmp(n->cfg.hub_url, "https:", 6) != 0) {
+		/* a hub on this host is a test or a tunnel's end; anywhere else the key
+		 * and the tasks would cross the network in clear */
+		const char *u = n->cfg.hub_url + strlen("http://");
+		int local = strncmp(u, "127.", 4) == 0 || strncmp(u, "localhost", 9) == 0 ||
+			    strncmp(u, "[::1]", 5) == 0;
+		doctor_say(d, local ? DOCTOR_SKIP : DOCTOR_FAIL, "hub-tls", "%s is plain http%s",
+			   n->cfg.hub_url, local ? " on this host: no TLS to check"
+			   : ": the API key and the tasks cross the network unencrypted (use "
+			     "the hub's https URL)");
 	}
 	hub_cleanup(&h);
 

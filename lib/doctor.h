@@ -25,8 +25,10 @@
  *	host only: a proxy URL may carry credentials), and the spool, state and log
  *	directories (writable, at least 5% free).
  *
- *	doctor_hub(): a heartbeat (DNS, TLS, the API key accepted, the trust id), the
- *	AES key's fingerprint against the hub's, and the clock against the hub's Date.
+ *	doctor_hub(): a heartbeat (DNS, TLS, the API key accepted, the trust id); the
+ *	hub certificate's end (said when within DOCTOR_CERT_WARN_DAYS), or a FAIL
+ *	when the hub URL is plain http; the AES key's fingerprint against the hub's;
+ *	the clock against the hub's Date.
  *
  *	doctor_omop(): the login as DATA_ACCESS_POSTGRES_USER; that the role is
  *	read-only (not a superuser, not in pg_write_all_data, no INSERT, UPDATE, DELETE
@@ -58,6 +60,7 @@
 #include "node.h"
 
 #define DOCTOR_CONNECT_SECONDS 5
+#define DOCTOR_CERT_WARN_DAYS 30
 
 enum doctor_verdict { DOCTOR_OK, DOCTOR_FAIL, DOCTOR_SKIP };
 

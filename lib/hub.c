@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -149,6 +150,38 @@ nomem:
 	h->headers = h->json_headers = NULL;
 	hub_cleanup(h);
 	snprintf(err, errlen, "out of memory setting up the hub client");
+	return -1;
+}
+
+/* hub_want_cert - keep the next handshake's certificates (for hub_cert_expiry) */
+void hub_want_cert(struct hub *h)
+{
+	curl_easy_setopt(h->curl, CURLOPT_CERTINFO, 1L);
+}
+
+/* hub_cert_expiry - the hub certificate's notAfter, from libcurl's certinfo */
+int hub_cert_expiry(struct hub *h, time_t *not_after)
+{
+	struct curl_certinfo *ci = NULL;
+	struct tm tm;
+
+	if (curl_easy_getinfo(h->curl, CURLINFO_CERTINFO, &ci) != CURLE_OK || ci == NULL ||
+	    ci->num_of_certs < 1)
+		return -1;
+	/* the first certificate is the server's; OpenSSL prints "Jan  1 00:00:00 2027 GMT" */
+	for (struct curl_slist *l = ci->certinfo[0]; l; l = l->next) {
+		const char *v;
+		if (strncmp(l->data, "Expire date:", 12) != 0)
+			continue;
+		for (v = l->data + 12; *v == ' '; v++)
+			;
+		memset(&tm, 0, sizeof(tm));
+		const char *end = strptime(v, "%b %d %H:%M:%S %Y GMT", &tm);
+		if (end == NULL || *end != 0)
+			return -1;
+		*not_after = timegm(&tm);
+		return 0;
+	}
 	return -1;
 }
 

@@ -11,6 +11,8 @@
  *	int hub_transient(const struct hub_reply *r);
  *	void hub_reply_free(struct hub_reply *r);
  *	void hub_cleanup(struct hub *h);
+ *	void hub_want_cert(struct hub *h);
+ *	int hub_cert_expiry(struct hub *h, time_t *not_after);
  *
  * DESCRIPTION
  *	One curl easy handle per program run, so the heartbeat and the fetch share a
@@ -29,6 +31,12 @@
  *	reply should be retried: no answer, 429, or 5xx. hub_detail() extracts the
  *	hub's "detail" (FastAPI's error member) for messages, bounded and printable.
  *
+ *	hub_want_cert() asks libcurl to keep the certificates of the next TLS
+ *	handshake (flipctl doctor does, the programs do not: it costs a PEM copy of
+ *	the chain); after a call, hub_cert_expiry() gives the hub certificate's
+ *	notAfter: 0, or -1 when the hub is plain http, no handshake happened on this
+ *	handle, or the date cannot be read.
+ *
  *	The API key is never logged; the curl handle's header list holding it is
  *	wiped in hub_cleanup().
  */
@@ -36,6 +44,7 @@
 #define FLIP_HUB_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "config.h"
 
@@ -70,5 +79,7 @@ const char *hub_detail(const struct hub_reply *r, char *buf, size_t buflen);
 int hub_transient(const struct hub_reply *r);
 void hub_reply_free(struct hub_reply *r);
 void hub_cleanup(struct hub *h);
+void hub_want_cert(struct hub *h);
+int hub_cert_expiry(struct hub *h, time_t *not_after);
 
 #endif

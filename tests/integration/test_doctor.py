@@ -102,6 +102,7 @@ class TestDoctor(NodeTestCase):
     def test_healthy_node_is_ok_on_every_line(self):
         self.install(self.good_kit)
         lines = self.doctor(0)
+        self.assertEqual(self.verdicts(lines, "hub-tls"), ["--"])   # loopback http
         for check in ("config", "directory", "hub", "aes-key", "omop", "omop-role",
                       "omop-schema", "omop-vocab", "pacs", "fl-kit", "fl-server"):
             self.assertIn(check, lines, lines)
@@ -181,6 +182,33 @@ class TestDoctor(NodeTestCase):
         lines = self.doctor(1)
         self.assertEqual(self.verdicts(lines, "hub"), ["FAIL"])
         self.assertNotIn("aes-key", lines)
+
+
+class TestDoctorTLS(NodeTestCase):
+    """The hub over HTTPS (the emulator's self-signed certificate, valid 2 days,
+    trusted through FLIP_CA_BUNDLE): the certificate's end is reported, and its
+    nearness said; without the CA the hub line fails."""
+
+    HUB_KWARGS = {"tls": True}
+
+    def setUp(self):
+        super().setUp()
+        self.assertRun(self.node.flipctl("init"))
+
+    def test_hub_certificate_end_is_reported(self):
+        p = self.node.flipctl("doctor")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        line = [x for x in p.stdout.splitlines() if x.split()[1:2] == ["hub-tls"]]
+        self.assertEqual(len(line), 1, p.stdout)
+        self.assertRegex(line[0], r"^ok\s+hub-tls\s+certificate verified, valid until "
+                         r"\d{4}-\d\d-\d\d \d\d:\d\d UTC \([12] days\): ends soon")
+
+    def test_untrusted_certificate_fails_the_hub_line(self):
+        self.node.set_config(FLIP_CA_BUNDLE=None)
+        p = self.node.flipctl("doctor")
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertRegex(p.stdout, r"(?m)^FAIL\s+hub\s+.*(?i:certificate|ssl|tls)")
+        self.assertNotIn("hub-tls", p.stdout)
 
 
 if __name__ == "__main__":
