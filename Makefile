@@ -8,6 +8,10 @@
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
+# where `make install` puts the man pages and the systemd units; the Debian package
+# (debian/rules) sets UNITDIR=/lib/systemd/system, where Debian 12's systemd looks
+MANDIR  ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 CC      ?= cc
 CXX     ?= c++
 PYTHON  ?= /usr/bin/python3
@@ -43,6 +47,8 @@ LIB_SRC  := $(wildcard lib/*.c) $(wildcard jobs/*.c)
 # the only C++: small extern "C" shims over C++ libraries (style.md)
 LIB_CXX  := $(wildcard lib/*.cc)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
+# one page per program (section 8) and the overview flip-node.7
+MANPAGES := $(wildcard docs/man/*.7 docs/man/*.8)
 
 # release tree
 OBJ      := $(patsubst %.c,build/obj/%.o,$(LIB_SRC)) $(patsubst %.cc,build/obj/%.o,$(LIB_CXX))
@@ -112,12 +118,17 @@ bench: deps $(BINS)
 	$(PYTHON) tests/bench.py --bin build/bin --out docs/benchmarks.md
 
 install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/flip $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/flip $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	# the units name /usr/local/bin; point them at this PREFIX
 	for u in timers/*.service timers/*.timer timers/*.path timers/*.socket; do \
-	    sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' $$u > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u); \
-	    chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u); done
+	    sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+	# man pages, compressed as Debian ships them (-n: no name or time stamp inside)
+	install -d $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
+	for m in $(MANPAGES); do \
+	    gzip -9n -c $$m > $(DESTDIR)$(MANDIR)/man$${m##*.}/$$(basename $$m).gz; \
+	    chmod 0644 $(DESTDIR)$(MANDIR)/man$${m##*.}/$$(basename $$m).gz; done
 	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' timers/flip.cron > $(DESTDIR)/etc/flip/flip.cron.example
 	install -m 0600 docs/flip.env.example $(DESTDIR)/etc/flip/flip.env.example
 
@@ -125,7 +136,8 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(PROGRAMS))
 	rm -f $(DESTDIR)/etc/flip/flip.cron.example $(DESTDIR)/etc/flip/flip.env.example
 	for u in timers/*.service timers/*.timer timers/*.path timers/*.socket; do \
-	    rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u); done
+	    rm -f $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+	for m in $(MANPAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$$(basename $$m).gz; done
 
 # lint - cppcheck on the project's own C (no clang-format gate yet: the tree has no
 # agreed .clang-format, and a formatter that rewrites the code is a change of its own)
