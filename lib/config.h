@@ -7,6 +7,7 @@
  *	int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
  *	void config_free(struct config *cfg);
  *	const char *config_default_path(void);
+ *	json_t *config_public(const struct config *cfg);
  *
  * DESCRIPTION
  *	config_load() reads the kit file at path (NULL: $FLIP_ENV_FILE, else
@@ -25,6 +26,17 @@
  *
  *	Required keys are checked by the programs that need them (config_require_*),
  *	so that flipctl can run on a half-written kit.
+ *
+ *	config_public() is the configuration as it may be shown to a third party
+ *	(flipctl bundle): {KEY: value} for every key above under its first name, in
+ *	this order, then the FL_SITE_PRIVACY_* keys. A value is shown only when its
+ *	kind cannot hold a secret (an allow-list: numbers, booleans, choices, paths,
+ *	header names, host names, AE titles, UUIDs, task types, the log level, and the
+ *	few free-text keys named in config.c) and its name does not look like one
+ *	(PASSWORD, SECRET, TOKEN, CREDENTIAL, PRIVATE, a *_KEY); unset is null. Every
+ *	other key, a new kind included until it is listed, is {"redacted": true,
+ *	"set": bool}. URLs lose any user:password@, query and fragment; the proxy URL
+ *	is redacted but keeps "shown": scheme://host:port.
  *
  * DIAGNOSTICS
  *	config_load() returns 0, or -1 with a one-line message in err (the program
@@ -109,6 +121,7 @@ struct config {
 const char *config_default_path(void);
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 void config_free(struct config *cfg);
+json_t *config_public(const struct config *cfg);
 
 /* config_require_hub - the hub keys are present (URL, API key and header, AES key). */
 int config_require_hub(const struct config *cfg, char *err, size_t errlen);
