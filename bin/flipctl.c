@@ -7,6 +7,7 @@
  * check, a job that cannot be moved), 2 usage or configuration error.
  */
 #include "audit.h"
+#include "bundle.h"
 #include "digest.h"
 #include "doctor.h"
 #include "durable.h"
@@ -54,6 +55,7 @@ static void usage(int code)
 		"  doctor                  check the set-up, one line per check\n"
 		"  policy check            check ACCESS_POLICY_FILE: effective floor, one line per rule\n"
 		"  key-hash                the SHA-256 of TRUST_API_KEY the hub must hold\n"
+		"  bundle [-o FILE]        a support tarball without secrets, payloads or results\n"
 		"  --help | --version\n");
 	exit(code);
 }
@@ -622,6 +624,39 @@ static int cmd_key_hash(void)
 	return 0;
 }
 
+/* bundle - a support tarball that holds no secret (lib/bundle.h says what is in it) */
+static int cmd_bundle(int argc, char **argv)
+{
+	struct node n;
+	struct bundle_result res;
+	const char *out = NULL;
+	char err[1024], problem[1024] = "";
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+			out = argv[++i];
+		else
+			usage(2);
+	}
+	/* a bundle is wanted most when something is broken: without a spool, it says so */
+	if (node_open(&n, "flipctl", config_path, NODE_SPOOL | NODE_AUDIT, problem,
+		      sizeof(problem)) < 0) {
+		fprintf(stderr, "flipctl: %s; bundling without the status\n", problem);
+		open_node(&n, 0);
+	}
+	if (bundle_write(&n, out, problem[0] ? problem : NULL, &res, err, sizeof(err)) < 0) {
+		fprintf(stderr, "flipctl: %s\n", err);
+		node_close(&n);
+		return 1;
+	}
+	printf("%s (%llu bytes, sha256 %.16s...)\n", res.path, res.bytes, res.sha256);
+	if (res.redacted)
+		printf("%u secret value%s found in what was bundled and replaced by %s (manifest.json)\n",
+		       res.redacted, res.redacted == 1 ? " was" : "s were", BUNDLE_REDACTED);
+	node_close(&n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int i = 1;
@@ -667,5 +702,7 @@ int main(int argc, char **argv)
 		return cmd_doctor();
 	if (strcmp(cmd, "key-hash") == 0 && argc == 1)
 		return cmd_key_hash();
+	if (strcmp(cmd, "bundle") == 0)
+		return cmd_bundle(argc, argv);
 	usage(2);
 }
