@@ -232,9 +232,11 @@ static int report_job(struct node *n, struct hub *h, struct job *job, struct rep
 
 	if ((rc = report_cohort(n, h, job, st, task_type)) != 0)
 		goto out;
-	if (spool_job_read(job, "result.json", REPORT_MAX_RESULT, &body, &len) < 0 ||
-	    !json_is_object(result = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL)) ||
-	    !json_is_boolean(json_object_get(result, "success"))) {
+	/* parsed before the test: jansson's json_is_object() is a macro that evaluates its
+	 * argument twice, so a json_loadb() inside it parsed the file twice and leaked one */
+	if (spool_job_read(job, "result.json", REPORT_MAX_RESULT, &body, &len) == 0)
+		result = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(result) || !json_is_boolean(json_object_get(result, "success"))) {
 		log_error("job %s: result.json is missing or damaged; job moved to hold/ for the "
 			  "operator (flipctl show %s, then flipctl release to run it again)",
 			  job->name, job->task_id);

@@ -58,8 +58,13 @@ EXIT_CRASH = 99     # FLIP_CRASH_AT: crash_point() calls _exit(99)
 
 
 def base_env():
-    """The scrubbed environment every program runs in."""
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+    """The scrubbed environment every program runs in (plus the sanitizers' options,
+    for a SAN=1 build)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    return env
 
 
 class Node:
