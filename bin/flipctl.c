@@ -12,6 +12,7 @@
 #include "doctor.h"
 #include "durable.h"
 #include "envelope.h"
+#include "handoff.h"
 #include "heartbeat.h"
 #include "hub.h"
 #include "jobctl.h"
@@ -48,7 +49,9 @@ static void usage(int code)
 		"  show ID                 a job's task, result, upload state and log\n"
 		"  rerun ID                run a job again (see flipctl(8))\n"
 		"  hold ID | release ID    keep a waiting job from running / let it run\n"
-		"  purge [--older-than DAYS]  remove old done/ jobs\n"
+		"  purge [--older-than DAYS] [--images]\n"
+		"                          remove old done/ jobs; --images: image copies handed\n"
+		"                          to training and unused for IMAGE_CACHE_RETENTION_HOURS\n"
 		"  audit verify [FILE]     check the audit trail's hash chain\n"
 		"  audit tail [-n N] [-f]  the last audit events, readably\n"
 		"  audit rotate            start a new audit file chained to the old one\n"
@@ -414,12 +417,34 @@ static int cmd_job(int argc, char **argv, int (*action)(struct node *, struct jo
 	return rc;
 }
 
-/* purge - remove old done/ jobs */
+/* purge_images - image copies handed to training code and unused for the retention */
+static int purge_images(struct node *n)
+{
+	struct handoff_sweep sw;
+
+	if (handoff_sweep(&n->cfg, time(NULL), &sw) < 0) {
+		fprintf(stderr, "flipctl: cannot sweep %s: %s\n", n->cfg.images_dir,
+			errno == ELOOP ? "it holds, or is inside, FLIP_STATE_DIR (the project "
+					 "store): fix BASE_IMAGES_DOWNLOAD_DIR"
+				       : strerror(errno));
+		return 1;
+	}
+	node_audit(n, "operator.purge_images", NULL, NULL,
+		   json_pack("{s:I,s:I,s:I,s:I}", "removed", (json_int_t)sw.removed, "kept",
+			     (json_int_t)sw.kept, "skipped", (json_int_t)sw.skipped, "errors",
+			     (json_int_t)sw.errors));
+	printf("removed %ld image cop%s unused for %ld hours from %s (%ld kept, %ld not ours "
+	       "left alone)\n", sw.removed, sw.removed == 1 ? "y" : "ies",
+	       n->cfg.image_retention_hours, n->cfg.images_dir, sw.kept, sw.skipped);
+	return sw.errors ? 1 : 0;
+}
+
+/* purge - remove old done/ jobs, and with --images stale image copies */
 static int cmd_purge(int argc, char **argv)
 {
 	struct node n;
 	long days = -1;
-	int removed;
+	int removed, images = 0, rc = 0;
 	char *end;
 
 	for (int i = 1; i < argc; i++) {
@@ -428,8 +453,7 @@ static int cmd_purge(int argc, char **argv)
 			if (*end || days < 0)
 				usage(2);
 		} else if (strcmp(argv[i], "--images") == 0) {
-			printf("image copies: the imaging store is not available on this node yet; "
-			       "nothing to purge\n");
+			images = 1;
 		} else {
 			usage(2);
 		}
@@ -444,8 +468,10 @@ static int cmd_purge(int argc, char **argv)
 	}
 	printf("removed %d job%s older than %ld day%s from done/\n", removed, removed == 1 ? "" : "s",
 	       days, days == 1 ? "" : "s");
+	if (images)
+		rc = purge_images(&n);
 	node_close(&n);
-	return 0;
+	return rc;
 }
 
 static void audit_print_line(const char *line)

@@ -12,6 +12,7 @@
 #include "ident.h"
 #include "imaging_store.h"
 #include "log.h"
+#include "task.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -189,8 +190,12 @@ int handoff_download(const struct config *cfg, const char *net_id, const char *p
 	if ((base = handoff_base(cfg)) < 0 || (dst = handoff_dir(base, dparts, 3, 1)) < 0 ||
 	    !handoff_inside(cfg, dst, path, pathlen))
 		goto storage;
-	if (!force && fstatat(dst, sentinel, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		goto out;	/* already handed over: answer at once */
+	if (!force && fstatat(dst, sentinel, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		/* already handed over: answer at once, and mark the copy as in use so that
+		 * the sweeper (handoff_sweep) keeps it while training keeps asking */
+		utimensat(dst, sentinel, NULL, AT_SYMLINK_NOFOLLOW);
+		goto out;
+	}
 	const char *scans_part[] = {"scans"};
 	if ((scans = handoff_dir(p->dirfd, sparts, 4, 0)) < 0 ||
 	    (dstscans = handoff_dir(dst, scans_part, 1, 1)) < 0 || (d = fdopendir(dup(scans))) == NULL)
@@ -355,4 +360,115 @@ done:
 			close(fd[k]);
 	imaging_close(p);
 	return status;
+}
+
+/* sweep_last_use - the copy's last use: its folder's or a sentinel's newest mtime */
+static time_t sweep_last_use(int accfd)
+{
+	struct stat st;
+	time_t last = 0;
+	DIR *d;
+	struct dirent *de;
+
+	if (fstat(accfd, &st) == 0)
+		last = st.st_mtime;
+	if ((d = fdopendir(dup(accfd))) == NULL)
+		return last;
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, ".flip_complete-", 15) == 0 &&
+		    fstatat(accfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mtime > last)
+			last = st.st_mtime;
+	closedir(d);
+	return last;
+}
+
+/* sweep_open - a sub-folder (never a link) of at, or -1 */
+static int sweep_open(int at, const char *name)
+{
+	return openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* sweep_project - the stale accession copies of one hub project folder */
+static void sweep_project(int projfd, time_t cutoff, struct handoff_sweep *sw)
+{
+	DIR *d = fdopendir(dup(projfd));
+	struct dirent *de;
+
+	if (d == NULL) {
+		sw->errors++;
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		int acc = ident_ok(IDENT_ACCESSION, de->d_name) ? sweep_open(projfd, de->d_name) : -1;
+		if (acc < 0) {
+			sw->skipped++;	/* not ours: a file, a link, a name we never make */
+			continue;
+		}
+		time_t last = sweep_last_use(acc);
+		close(acc);
+		if (last >= cutoff) {
+			sw->kept++;
+		} else if (durable_remove_tree(projfd, de->d_name) == 0) {
+			sw->removed++;
+		} else {
+			log_warn("image copies: cannot remove an accession folder: %s",
+				 strerror(errno));
+			sw->errors++;
+		}
+	}
+	closedir(d);
+}
+
+/* handoff_sweep - see handoff.h */
+int handoff_sweep(const struct config *cfg, time_t now, struct handoff_sweep *sw)
+{
+	char base[PATH_MAX], state[PATH_MAX];
+	time_t cutoff = now - (time_t)cfg->image_retention_hours * 3600;
+	int basefd;
+	DIR *d;
+	struct dirent *de;
+
+	memset(sw, 0, sizeof(*sw));
+	if (realpath(cfg->images_dir, base) == NULL)
+		return errno == ENOENT ? 0 : -1;	/* nothing was ever handed over */
+	/* the project store must never be inside what is swept, nor hold it */
+	if (realpath(cfg->state_dir, state) != NULL) {
+		size_t bl = strlen(base), sl = strlen(state);
+		if ((strncmp(state, base, bl) == 0 && (state[bl] == '/' || state[bl] == 0)) ||
+		    (strncmp(base, state, sl) == 0 && (base[sl] == '/' || base[sl] == 0))) {
+			errno = ELOOP;
+			return -1;
+		}
+	}
+	if ((basefd = open(base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -1;
+	if ((d = fdopendir(dup(basefd))) == NULL) {
+		close(basefd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		int net = ident_ok(IDENT_NET_ID, de->d_name) ? sweep_open(basefd, de->d_name) : -1;
+		DIR *pd = net >= 0 ? fdopendir(dup(net)) : NULL;
+		struct dirent *pe;
+		while (pd && (pe = readdir(pd)) != NULL) {
+			/* <net>/<hub project>/: upload/ and anything else is the training code's */
+			if (!task_uuid_ok(pe->d_name))
+				continue;
+			int proj = sweep_open(net, pe->d_name);
+			if (proj < 0)
+				continue;
+			sweep_project(proj, cutoff, sw);
+			close(proj);
+			unlinkat(net, pe->d_name, AT_REMOVEDIR);	/* when emptied; else ENOTEMPTY */
+		}
+		if (pd)
+			closedir(pd);
+		if (net >= 0)
+			close(net);
+	}
+	closedir(d);
+	close(basefd);
+	return 0;
 }

@@ -11,6 +11,7 @@
  *	int handoff_upload(const struct config *cfg, const char *net_id, const char *project,
  *			   const char *accession, const char *scan_id, const char *resource_id,
  *			   const json_t *files, int exist_ok, json_t **stored, const char **detail);
+ *	int handoff_sweep(const struct config *cfg, time_t now, struct handoff_sweep *sw);
  *
  * DESCRIPTION
  *	handoff_download() makes one accession's files of the given resource type
@@ -19,7 +20,8 @@
  *	resources/<TYPE>/files/, as hard links from the project store where the file
  *	system allows (a copy otherwise), then writes the sentinel
  *	.flip_complete-<assessor_type>-<resource_type>. With the sentinel present (and
- *	no force) it answers at once. Every component was validated by the caller
+ *	no force) it answers at once, touching the sentinel (the copy is in use).
+ *	Every component was validated by the caller
  *	(ident.h); the final directory must resolve inside the base directory.
  *	assessor_type "assessor" asks for derived resources, which the native store
  *	does not hold: not found.
@@ -31,8 +33,20 @@
  *	resource unless exist_ok, and removes the accession's sentinels so the next
  *	download sees it. *stored lists the stored file names.
  *
+ *	handoff_sweep() is `flipctl purge --images` (imaging.md): under
+ *	BASE_IMAGES_DOWNLOAD_DIR/<net_id>/<hub project>/ it removes each accession
+ *	copy whose last use (its folder's mtime, or a sentinel's: a download touches
+ *	it) is older than IMAGE_CACHE_RETENTION_HOURS, then the project folder if it
+ *	is left empty. Only names the node makes are looked at (net-N, a UUID, an
+ *	accession), never through a link; <net_id>/upload/ and anything else there is
+ *	the training code's and is left alone. The store's files are hard links, so
+ *	removing a copy never touches the project store; a base directory that holds,
+ *	or is inside, FLIP_STATE_DIR is refused (ELOOP) rather than swept. sw counts
+ *	the copies removed, kept and skipped, and the failures.
+ *
  * DIAGNOSTICS
- *	The HTTP status to answer (200 on success), with *detail the text for the
+ *	handoff_sweep() returns 0 (a missing base directory is nothing to do), or -1
+ *	with errno. The others return the HTTP status to answer (200 on success), with *detail the text for the
  *	others: 404 project, accession or resource not found; 409 resource exists;
  *	422 a path or name that is not acceptable; 500 "Trust-side storage error".
  */
@@ -40,6 +54,7 @@
 #define FLIP_HANDOFF_H
 
 #include <stddef.h>
+#include <time.h>
 #include <jansson.h>
 
 #include "config.h"
@@ -47,8 +62,13 @@
 int handoff_download(const struct config *cfg, const char *net_id, const char *project,
 		     const char *accession, const char *assessor_type, const char *resource_type,
 		     int force, char *path, size_t pathlen, const char **detail);
+struct handoff_sweep {
+	long removed, kept, skipped, errors;
+};
+
 int handoff_upload(const struct config *cfg, const char *net_id, const char *project,
 		   const char *accession, const char *scan_id, const char *resource_id,
 		   const json_t *files, int exist_ok, json_t **stored, const char **detail);
+int handoff_sweep(const struct config *cfg, time_t now, struct handoff_sweep *sw);
 
 #endif

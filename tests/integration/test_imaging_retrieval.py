@@ -272,6 +272,73 @@ class TestRetrieval(NodeTestCase):
         with open(os.path.join(want_dir, "scans", "9001", "resources", "SEG", "files", "seg.nii.gz"), "rb") as f:
             self.assertEqual(f.read(), b"\x1f\x8b fake nifti")
 
+    def test_purge_images_removes_unused_copies_only(self):
+        """flipctl purge --images: a copy unused for IMAGE_CACHE_RETENTION_HOURS goes, one
+        that training keeps asking for stays (each download touches its sentinel), the
+        store's own files and the training code's upload/ are untouched, and nothing is
+        followed through a link"""
+        project = str(uuid.uuid4())
+        p = payloads.make("persist_cohort", trust_id=self.hub.trust_id)
+        p.update(project_id=project, query=ACC_SQL)
+        self.add("persist_cohort", p)
+        p = payloads.make("create_imaging", trust_id=self.hub.trust_id)
+        p.update(project_id=project, query=None, project_name="Sweep")
+        t = self.add("create_imaging", p)
+        self.run_all()
+        imaging_id = json.loads(self.result(t)["result"])["ID"]
+        self.assertRun(self.node.run("flip-exec", "imaging", timeout=600))
+        url = self.serve()
+        self.node.set_config(IMAGE_CACHE_RETENTION_HOURS="24")
+        sealed = self.hub.seal(project, "project_id")
+        old, used = sorted(self.expected)[:2]
+        for acc in (old, used):
+            body = {"encrypted_central_hub_project_id": sealed, "accession_id": acc}
+            self.assertEqual(self.call(url, "/download/images/net-1?resource_type=DICOM", body)[0],
+                             200)
+        base = os.path.join(self.tmp, "images")
+        net = os.path.join(base, "net-1")
+        week_ago = time.time() - 7 * 24 * 3600
+        for acc in (old, used):
+            d = os.path.join(net, project, acc)
+            for f in [d] + glob.glob(os.path.join(d, ".flip_complete-*")):
+                os.utime(f, (week_ago, week_ago), follow_symlinks=False)
+        # training asks for `used` again: its sentinel is touched
+        body = {"encrypted_central_hub_project_id": sealed, "accession_id": used}
+        self.assertEqual(self.call(url, "/download/images/net-1?resource_type=DICOM", body)[0], 200)
+        # the training code's upload/, and a link planted where a project folder would be
+        os.makedirs(os.path.join(net, "upload", "run1"))
+        with open(os.path.join(net, "upload", "run1", "seg.nii.gz"), "wb") as f:
+            f.write(b"x")
+        outside = os.path.join(self.tmp, "outside")
+        os.makedirs(os.path.join(outside, old))
+        os.utime(os.path.join(outside, old), (week_ago, week_ago))
+        os.symlink(outside, os.path.join(net, str(uuid.uuid4())))
+        store = glob.glob(os.path.join(self.node.state, "imaging", imaging_id, "data", "*", old,
+                                       "scans", "*", "resources", "DICOM", "files", "*.dcm"))
+        self.assertTrue(store)
+        p = self.node.flipctl("purge", "--images")
+        self.assertRun(p)
+        self.assertIn("removed 1 image copy unused for 24 hours", p.stdout)
+        self.assertFalse(os.path.exists(os.path.join(net, project, old)))
+        self.assertTrue(os.path.exists(os.path.join(net, project, used, ".flip_complete-scan-DICOM")))
+        self.assertTrue(all(os.path.exists(f) for f in store))
+        self.assertTrue(os.path.exists(os.path.join(net, "upload", "run1", "seg.nii.gz")))
+        self.assertTrue(os.path.isdir(os.path.join(outside, old)))
+        ev = [e for e in self.node.audit_events() if e["event"] == "operator.purge_images"]
+        self.assertEqual(ev[-1]["detail"]["removed"], 1)
+        # once `used` is stale too, the emptied project folder goes with it
+        d = os.path.join(net, project, used)
+        for f in [d] + glob.glob(os.path.join(d, ".flip_complete-*")):
+            os.utime(f, (week_ago, week_ago), follow_symlinks=False)
+        self.assertRun(self.node.flipctl("purge", "--images"))
+        self.assertFalse(os.path.exists(os.path.join(net, project)))
+        # a base directory that holds the project store is refused, not swept
+        self.node.set_config(BASE_IMAGES_DOWNLOAD_DIR=os.path.dirname(self.node.state))
+        p = self.node.flipctl("purge", "--images")
+        self.assertRun(p, 1)
+        self.assertIn("FLIP_STATE_DIR", p.stderr)
+        self.assertTrue(all(os.path.exists(f) for f in store))
+
     def test_accessions_that_cannot_be_a_path_are_queue_failed(self):
         project = str(uuid.uuid4())
         p = payloads.make("create_imaging", trust_id=self.hub.trust_id)
