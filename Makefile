@@ -5,6 +5,11 @@
 # build/test/, with the crash points of FLIP_CRASH_AT compiled in (test builds only),
 # and runs every unit and integration test. Nothing is written outside build/
 # except by `make install`.
+#
+# `make clean; make SAN=1 test` builds both trees with ASan and UBSan and runs the
+# whole suite under them (the same build/ directory: clean first, and after).
+# LeakSanitizer is on; ASAN_OPTIONS, UBSAN_OPTIONS and LSAN_OPTIONS reach the
+# programs. Under SAN=1 the memory-size checks and the valgrind runs are skipped.
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -106,7 +111,7 @@ build/test/unit/%: tests/unit/%.c build/test/libflip.a
 # test - every unit test, then every integration test, one summary line at the end.
 test: deps $(BINS) $(TBINS) $(UNITS)
 	$(MAKE) --no-print-directory fuzz-build
-	$(PYTHON) tests/run.py --units build/test/unit --bin build/test/bin --release-bin build/bin --fuzz build/fuzz
+	FLIP_SAN=$(SAN) $(PYTHON) tests/run.py --units build/test/unit --bin build/test/bin --release-bin build/bin --fuzz build/fuzz
 
 unit: deps $(UNITS)
 	$(PYTHON) tests/run.py --units build/test/unit --only-units

@@ -29,6 +29,7 @@ SQL = "SELECT p.person_id, io.accession_id FROM person p JOIN image_occurrence i
 
 
 @unittest.skipIf(VALGRIND is None, "valgrind is not installed")
+@unittest.skipIf(os.environ.get("FLIP_SAN") == "1", "an ASan build cannot run under valgrind")
 class TestMemcheck(NodeTestCase):
     @classmethod
     def setUpClass(cls):
