@@ -191,15 +191,8 @@ int bundle_tail(int dirfd, const char *name, size_t max_lines, size_t max_bytes,
 	int fd, saved;
 
 	memset(t, 0, sizeof(*t));
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0)
+	if ((fd = durable_open_file(dirfd, name, &st)) < 0)
 		return -1;
-	if (fstat(fd, &st) < 0)
-		goto fail;
-	if (!S_ISREG(st.st_mode)) {
-		errno = EINVAL;
-		goto fail;
-	}
 	size = (unsigned long long)st.st_size;
 	t->source_bytes = size;
 	off = size > max_bytes ? size - max_bytes : 0;

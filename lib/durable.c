@@ -171,6 +171,31 @@ int durable_write_json_sync(int dirfd, const char *file, json_t *value, int mode
 	return rc;
 }
 
+/* durable_open_file - a regular file for reading, never through a link or a FIFO */
+int durable_open_file(int dirfd, const char *file, struct stat *st)
+{
+	int fd, saved;
+
+	/* O_NONBLOCK: a FIFO planted under a spool name must fail at once, not hang open(2) */
+	fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) < 0)
+		goto fail;
+	if (!S_ISREG(st->st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if (fcntl(fd, F_SETFL, 0) < 0)
+		goto fail;
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
 /* durable_read - read a regular file of at most cap bytes */
 int durable_read(int dirfd, const char *file, size_t cap, char **data, size_t *len)
 {
@@ -181,18 +206,8 @@ int durable_read(int dirfd, const char *file, size_t cap, char **data, size_t *l
 
 	*data = NULL;
 	*len = 0;
-	/* O_NONBLOCK: a FIFO planted under a spool name must fail at once, not hang open(2) */
-	fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
+	if ((fd = durable_open_file(dirfd, file, &st)) < 0)
 		return -1;
-	if (fstat(fd, &st) < 0)
-		goto fail;
-	if (!S_ISREG(st.st_mode)) {
-		errno = EINVAL;
-		goto fail;
-	}
-	if (fcntl(fd, F_SETFL, 0) < 0)
-		goto fail;
 	if ((unsigned long long)st.st_size > cap) {
 		errno = EFBIG;
 		goto fail;

@@ -7,6 +7,7 @@
  *	int durable_write(int dirfd, const char *file, const void *data, size_t len, int mode);
  *	int durable_write_json(int dirfd, const char *file, json_t *value, int mode);
  *	int durable_read(int dirfd, const char *file, size_t cap, char **data, size_t *len);
+ *	int durable_open_file(int dirfd, const char *file, struct stat *st);
  *	int durable_fsync_dir(int dirfd);
  *	int durable_mkdir(int dirfd, const char *name, int mode);
  *	int durable_write_nosync(int dirfd, const char *file, const void *data, size_t len,
@@ -49,6 +50,11 @@ int durable_copy(int srcdir, const char *src, int dstdir, const char *dst, unsig
  *	when sync is set: only for a directory nobody else reads yet (a job being
  *	built in the spool's tmp/), where a temporary name would buy nothing.
  *
+ *	durable_open_file() opens file under dirfd for reading only if it is a regular
+ *	file, never through a link (O_NOFOLLOW) and without blocking on a FIFO planted
+ *	under its name; *st is its fstat. The descriptor is blocking again when
+ *	returned; -1 with errno (EINVAL: not a regular file) otherwise.
+ *
  *	durable_read() reads a regular file (O_NOFOLLOW) of at most cap bytes into a
  *	malloc'd NUL-terminated buffer; a larger file fails with EFBIG.
  *
@@ -71,11 +77,13 @@ int durable_copy(int srcdir, const char *src, int dstdir, const char *dst, unsig
 #define FLIP_DURABLE_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 #include <jansson.h>
 
 int durable_write(int dirfd, const char *file, const void *data, size_t len, int mode);
 int durable_write_json(int dirfd, const char *file, json_t *value, int mode);
 int durable_read(int dirfd, const char *file, size_t cap, char **data, size_t *len);
+int durable_open_file(int dirfd, const char *file, struct stat *st);
 int durable_fsync_dir(int dirfd);
 int durable_mkdir(int dirfd, const char *name, int mode);
 int durable_write_nosync(int dirfd, const char *file, const void *data, size_t len, int mode);
