@@ -29,7 +29,7 @@ import tarfile
 import unittest
 
 import payloads
-from nodeenv import HAVE_FLIPCTL, NodeTestCase, read_json, verify_audit_chain
+from nodeenv import HAVE_FLIPCTL, NodeTestCase, verify_audit_chain
 
 INTERNAL_KEY = "internal-service-key-5f0c2a9e7d1b"
 DB_PASSWORD = "pg-password-8e1d7c3b"

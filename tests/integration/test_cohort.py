@@ -9,9 +9,7 @@ hub -> flip-poll -> flip-exec (guard, libpq, statistics in PostgreSQL) -> flip-r
 """
 import json
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 import uuid
 
@@ -21,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "omop"))
 import payloads  # noqa: E402
 from fixture_expected import QUERIES, expected, same_statistics  # noqa: E402
 from nodeenv import NodeTestCase  # noqa: E402
-from pg import Postgres  # noqa: E402
+from pg import FixtureDatabase  # noqa: E402
 
 TOO_SMALL = "Cohort is too small for row-level data to be released."
 
@@ -31,20 +29,8 @@ def load(path):
         return json.load(f)
 
 
-class CohortCase(NodeTestCase):
+class CohortCase(FixtureDatabase, NodeTestCase):
     pg = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.pgdir = tempfile.mkdtemp(prefix="flip-pg-")
-        cls.pg = Postgres(os.path.join(cls.pgdir, "pg"))
-        cls.pg.start()
-        cls.pg.setup_omop(fixture_sql_path=os.path.join(HERE, "..", "omop", "fixture.sql"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.stop()
-        shutil.rmtree(cls.pgdir, ignore_errors=True)
 
     def setUp(self):
         super().setUp()

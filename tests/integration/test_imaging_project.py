@@ -8,9 +8,7 @@ Orthanc elsewhere.
 """
 import json
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 import uuid
 
@@ -20,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "omop"))
 import payloads  # noqa: E402
 from fixture_expected import ACCESSIONS, QUERIES  # noqa: E402
 from nodeenv import NodeTestCase  # noqa: E402
-from pg import Postgres  # noqa: E402
+from pg import FixtureDatabase  # noqa: E402
 
 def load(path):
     with open(path) as f:
@@ -30,19 +28,7 @@ def load(path):
 ACC_SQL = "SELECT p.person_id, io.accession_id FROM person p JOIN image_occurrence io USING (person_id)"
 
 
-class ImagingCase(NodeTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.pgdir = tempfile.mkdtemp(prefix="flip-pg-")
-        cls.pg = Postgres(os.path.join(cls.pgdir, "pg"))
-        cls.pg.start()
-        cls.pg.setup_omop(fixture_sql_path=os.path.join(HERE, "..", "omop", "fixture.sql"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.stop()
-        shutil.rmtree(cls.pgdir, ignore_errors=True)
-
+class ImagingCase(FixtureDatabase, NodeTestCase):
     def setUp(self):
         super().setUp()
         self.node.set_config(**self.pg.env())

@@ -31,7 +31,7 @@ import payloads  # noqa: E402
 from fixture_expected import ACCESSIONS  # noqa: E402
 from nodeenv import NodeTestCase  # noqa: E402
 from orthanc import Orthanc, load_fixture  # noqa: E402
-from pg import Postgres  # noqa: E402
+from pg import FixtureDatabase  # noqa: E402
 
 try:
     import pydicom  # Debian's python3-pydicom
@@ -45,13 +45,11 @@ REMOVED = ["PatientBirthDate", "PatientAddress", "InstitutionName", "ReferringPh
 
 
 @unittest.skipIf(pydicom is None, "python3-pydicom is not installed")
-class TestRetrieval(NodeTestCase):
+class TestRetrieval(FixtureDatabase, NodeTestCase):
     @classmethod
     def setUpClass(cls):
+        super().setUpClass()
         cls.svc = tempfile.mkdtemp(prefix="flip-img-")
-        cls.pg = Postgres(os.path.join(cls.svc, "pg"))
-        cls.pg.start()
-        cls.pg.setup_omop(fixture_sql_path=os.path.join(HERE, "..", "omop", "fixture.sql"))
         cls.pacs = Orthanc(os.path.join(cls.svc, "orthanc"))
         cls.pacs.start()
         cls.expected = load_fixture(cls.pacs, os.path.join(cls.svc, "orthanc"))
@@ -59,8 +57,8 @@ class TestRetrieval(NodeTestCase):
     @classmethod
     def tearDownClass(cls):
         cls.pacs.stop()
-        cls.pg.stop()
         shutil.rmtree(cls.svc, ignore_errors=True)
+        super().tearDownClass()
 
     def setUp(self):
         super().setUp()
@@ -220,17 +218,23 @@ class TestRetrieval(NodeTestCase):
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read())
 
-    def test_download_and_upload_images_for_fl_training(self):
+    def retrieved_project(self, name):
+        """a hub project frozen, its imaging project created and retrieved; returns the
+        hub project id and the imaging project id"""
         project = str(uuid.uuid4())
         p = payloads.make("persist_cohort", trust_id=self.hub.trust_id)
         p.update(project_id=project, query=ACC_SQL)
         self.add("persist_cohort", p)
         p = payloads.make("create_imaging", trust_id=self.hub.trust_id)
-        p.update(project_id=project, query=None, project_name="Handoff")
+        p.update(project_id=project, query=None, project_name=name)
         t = self.add("create_imaging", p)
         self.run_all()
         imaging_id = json.loads(self.result(t)["result"])["ID"]
         self.assertRun(self.node.run("flip-exec", "imaging", timeout=600))
+        return project, imaging_id
+
+    def test_download_and_upload_images_for_fl_training(self):
+        project, imaging_id = self.retrieved_project("Handoff")
         url = self.serve()
         sealed = self.hub.seal(project, "project_id")
         acc = next(a for a, n in self.expected.items() if n > 1)
@@ -277,16 +281,7 @@ class TestRetrieval(NodeTestCase):
         that training keeps asking for stays (each download touches its sentinel), the
         store's own files and the training code's upload/ are untouched, and nothing is
         followed through a link"""
-        project = str(uuid.uuid4())
-        p = payloads.make("persist_cohort", trust_id=self.hub.trust_id)
-        p.update(project_id=project, query=ACC_SQL)
-        self.add("persist_cohort", p)
-        p = payloads.make("create_imaging", trust_id=self.hub.trust_id)
-        p.update(project_id=project, query=None, project_name="Sweep")
-        t = self.add("create_imaging", p)
-        self.run_all()
-        imaging_id = json.loads(self.result(t)["result"])["ID"]
-        self.assertRun(self.node.run("flip-exec", "imaging", timeout=600))
+        project, imaging_id = self.retrieved_project("Sweep")
         url = self.serve()
         self.node.set_config(IMAGE_CACHE_RETENTION_HOURS="24")
         sealed = self.hub.seal(project, "project_id")

@@ -11,7 +11,6 @@ memory at exit (libraries' caches) is not counted.
 import os
 import shutil
 import sys
-import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -19,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "omop"))
 
 import payloads  # noqa: E402
 from nodeenv import NodeTestCase  # noqa: E402
-from pg import Postgres  # noqa: E402
+from pg import FixtureDatabase  # noqa: E402
 
 VALGRIND = shutil.which("valgrind")
 MEMCHECK = [VALGRIND or "valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
@@ -30,19 +29,7 @@ SQL = "SELECT p.person_id, io.accession_id FROM person p JOIN image_occurrence i
 
 @unittest.skipIf(VALGRIND is None, "valgrind is not installed")
 @unittest.skipIf(os.environ.get("FLIP_SAN") == "1", "an ASan build cannot run under valgrind")
-class TestMemcheck(NodeTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.pgdir = tempfile.mkdtemp(prefix="flip-pg-")
-        cls.pg = Postgres(os.path.join(cls.pgdir, "pg"))
-        cls.pg.start()
-        cls.pg.setup_omop(fixture_sql_path=os.path.join(HERE, "..", "omop", "fixture.sql"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.stop()
-        shutil.rmtree(cls.pgdir, ignore_errors=True)
-
+class TestMemcheck(FixtureDatabase, NodeTestCase):
     def setUp(self):
         super().setUp()
         self.node.set_config(**self.pg.env())

@@ -62,6 +62,7 @@ import atexit
 import os
 import pwd
 import secrets
+import shutil
 import signal
 import socket
 import stat
@@ -565,6 +566,32 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA omop FROM :"base
         """admin_env - libpq variables: the superuser over the Unix socket."""
         return {"PGHOST": self.socket_dir, "PGPORT": str(self.port), "PGUSER": self.superuser,
                 "PGDATABASE": self.dbname or "omop"}
+
+
+class FixtureDatabase:
+    """unittest mixin: cls.pg, a throwaway cluster with database "omop" holding the
+    hand-made fixture and FLIP's read-only roles, for the whole test class. Put it
+    before the TestCase base; a class that needs more calls super() in its own
+    setUpClass/tearDownClass."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.pgdir = tempfile.mkdtemp(prefix="flip-pg-")
+        cls.pg = Postgres(os.path.join(cls.pgdir, "pg"))
+        try:
+            cls.pg.start()
+            cls.pg.setup_omop(fixture_sql_path=FIXTURE)
+        except BaseException:
+            cls.pg.stop()
+            shutil.rmtree(cls.pgdir, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.stop()
+        shutil.rmtree(cls.pgdir, ignore_errors=True)
+        super().tearDownClass()
 
 
 def _gen_module():
