@@ -63,7 +63,7 @@ TOBJ     := $(patsubst %.c,build/test/obj/%.o,$(LIB_SRC)) $(patsubst %.cc,build/
 TBINS    := $(addprefix build/test/bin/,$(PROGRAMS))
 UNITS    := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps build test unit integration demo bench install uninstall deb clean lint fuzz
+.PHONY: all deps build test unit integration demo bench install uninstall deb provision clean lint fuzz
 all: deps build
 build: $(BINS)
 
@@ -168,6 +168,17 @@ deb: deps
 	lintian --fail-on error,warning build/deb/flip-node_$(VERSION)_*.changes >build/deb/lintian.log 2>&1; \
 	    rc=$$?; cat build/deb/lintian.log; exit $$rc
 	@ls build/deb/flip-node_$(VERSION)_*.deb
+
+# provision - from the operator's workstation, install and start the package on a
+# trust's host over SSH (tools/provision.sh, whose header is the contract):
+#   make provision TRUST_HOST=host KIT=file [SSH_USER=user] [SSH_PORT=port] [SSH_KEY=file]
+# The script reads its settings from the environment, where make puts the
+# variables given on its command line. They and the kit's mode are checked before
+# the package is built.
+provision:
+	@tools/provision.sh --check >/dev/null
+	$(MAKE) --no-print-directory deb
+	DEB=build/deb/flip-node_$(VERSION)_$$(dpkg --print-architecture).deb tools/provision.sh
 
 # lint - cppcheck on the project's own C (no clang-format gate yet: the tree has no
 # agreed .clang-format, and a formatter that rewrites the code is a change of its own)
