@@ -16,6 +16,7 @@
 #include "heartbeat.h"
 #include "hub.h"
 #include "jobctl.h"
+#include "kit.h"
 #include "log.h"
 #include "node.h"
 #include "policy.h"
@@ -154,6 +155,26 @@ static int cmd_init(int argc, char **argv)
 			fprintf(stderr, "flipctl: cannot set owner and mode 0700 on %s: %s\n", dirs[i],
 				strerror(errno));
 			rc = 1;
+		}
+	}
+	/* the net's image folder, where flip-serve hands studies to the FL client (which
+	 * runs as this user and checks it owns it: flip-fl check, flipctl doctor) */
+	char net[PATH_MAX];
+	if (n.cfg.images_dir &&
+	    snprintf(net, sizeof(net), "%s/%s", n.cfg.images_dir, KIT_NET) < (int)sizeof(net)) {
+		const char *img[] = {n.cfg.images_dir, net};
+		for (size_t i = 0; i < 2; i++) {
+			if ((mkdir_parents(img[i]) < 0 || mkdir(img[i], 0750) < 0) && errno != EEXIST) {
+				fprintf(stderr, "flipctl: cannot create %s: %s\n", img[i],
+					strerror(errno));
+				rc = 1;
+				break;
+			}
+			if (geteuid() == 0 && lchown(img[i], uid, gid) < 0) {
+				fprintf(stderr, "flipctl: cannot give %s to the node's user: %s\n",
+					img[i], strerror(errno));
+				rc = 1;
+			}
 		}
 	}
 	int sfd = open(n.cfg.spool_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -79,8 +79,11 @@ class Node:
         self.logdir = os.path.join(self.root, "log")
         self.kit = os.path.join(self.root, "flip.env")
         self.config = dict(hub.env())
+        # images too: flipctl init creates BASE_IMAGES_DOWNLOAD_DIR/net-1, and the
+        # default (/opt/flip/data/images) is outside the test's directory
         self.config.update(FLIP_SPOOL_DIR=self.spool, FLIP_STATE_DIR=self.state,
-                           FLIP_LOG_DIR=self.logdir)
+                           FLIP_LOG_DIR=self.logdir,
+                           BASE_IMAGES_DOWNLOAD_DIR=os.path.join(self.root, "images"))
         for k, v in extra_config.items():
             if v is None:
                 self.config.pop(k, None)

@@ -172,14 +172,15 @@ mount -t overlay overlay -o lowerdir=/etc,upperdir=$T/etc.up,workdir=$T/etc.work
 mount -t overlay overlay -o lowerdir=/usr/bin,upperdir=$T/bin.up,workdir=$T/bin.work /usr/bin
 mount -t overlay overlay \
     -o lowerdir=/lib/systemd/system,upperdir=$T/unit.up,workdir=$T/unit.work /lib/systemd/system
-for d in /var/spool /var/lib /var/log /run; do mount -t tmpfs -o mode=0755 tmpfs $d; done
+for d in /var/spool /var/lib /var/log /run /opt; do mount -t tmpfs -o mode=0755 tmpfs $d; done
 mkdir -p /etc/flip && cp -p $T/root/etc/flip/* /etc/flip/
 state() {
     echo "== $1"
     getent passwd flip | cut -d: -f1,6,7 | sed 's/^/user /'
     for p in /var/spool/flip /var/spool/flip/tmp /var/spool/flip/new /var/spool/flip/cur \
              /var/spool/flip/out /var/spool/flip/done /var/spool/flip/failed \
-             /var/spool/flip/hold /var/lib/flip /var/lib/flip/deid.key /var/log/flip; do
+             /var/spool/flip/hold /var/lib/flip /var/lib/flip/deid.key /var/log/flip \
+             /opt/flip/data/images /opt/flip/data/images/net-1; do
         [ -e $p ] && stat -c 'path %n %a %U %G %s' $p
     done
     [ -e /var/lib/flip/deid.key ] && sha256sum /var/lib/flip/deid.key | sed 's/^/key /'
@@ -238,11 +239,14 @@ class DebMaintainerScripts(unittest.TestCase):
         self.addCleanup(shutil.rmtree, tmp)
         for how, where in (("-x", "root"), ("-e", "ctl")):
             self.assertEqual(run("dpkg-deb", how, DEB, os.path.join(tmp, where)).returncode, 0)
+        host_images = os.path.exists("/opt/flip/data/images")
         p = run("unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", SCENARIO,
                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "T": tmp}, timeout=120)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(run("getent", "passwd", "flip").stdout, host_passwd,
                          "the host's user database changed")
+        self.assertEqual(os.path.exists("/opt/flip/data/images"), host_images,
+                         "the host's /opt changed")
         s = self.states(p.stdout)
 
         inst = s["installed"]
@@ -252,6 +256,9 @@ class DebMaintainerScripts(unittest.TestCase):
                                                    "failed", "hold")):
             self.assertEqual(inst["paths"].get(d, ())[:3], ("700", "flip", "flip"), d)
         self.assertEqual(inst["paths"]["/var/lib/flip/deid.key"], ("600", "flip", "flip", 32))
+        # the FL client's image folder (flip-fl check wants it to be the node user's)
+        for d in ("/opt/flip/data/images", "/opt/flip/data/images/net-1"):
+            self.assertEqual(inst["paths"].get(d, ())[:3], ("750", "flip", "flip"), d)
         self.assertIn("nothing is enabled yet", p.stdout)
         self.assertEqual(inst.get("enabled"), None, "a unit was enabled at installation")
         self.assertTrue(inst.get("tracked"), "deb-systemd-helper did not record the units")

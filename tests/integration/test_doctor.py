@@ -66,13 +66,14 @@ class TestDoctor(NodeTestCase):
 
     def setUp(self):
         super().setUp()
-        images = os.path.join(self.node.root, "images")
-        os.makedirs(os.path.join(images, "net-1"))
+        # the FL client's image folder comes from flipctl init (doctor's fl-kit check
+        # fails without it)
         self.node.set_config(**self.pg.env(), **self.pacs.env(),
                              FL_KIT_DIR=os.path.join(self.node.root, "fl-kit"),
-                             FL_KIT_SLOT=SLOT, FL_SERVER_PORT="8002",
-                             BASE_IMAGES_DOWNLOAD_DIR=images)
+                             FL_KIT_SLOT=SLOT, FL_SERVER_PORT="8002")
         self.assertRun(self.node.flipctl("init"))
+        net = os.path.join(self.node.root, "images", "net-1")
+        self.assertEqual(oct(os.stat(net).st_mode & 0o777), "0o750")
 
     def install(self, tarball):
         self.assertRun(self.node.run("flip-fl", "install-kit", tarball))
