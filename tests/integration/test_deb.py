@@ -272,6 +272,7 @@ class DebMaintainerScripts(unittest.TestCase):
         purged = s["purged"]["paths"]
         self.assertNotIn("/var/spool/flip", purged)
         self.assertNotIn("/var/lib/flip", purged)
+        self.assertNotIn("/opt/flip/data/images", purged, "image copies outlive a purge")
         self.assertIn("/var/log/flip", purged, "the audit trail outlives a purge")
         self.assertIn("kept the audit trail /var/log/flip, the user flip", p.stderr)
         self.assertNotIn("deb-systemd-helper", p.stderr)
