@@ -185,12 +185,13 @@ static const char ROLE_WRITES[] =
 	"    AND (has_table_privilege(c.oid, 'INSERT') OR has_table_privilege(c.oid, 'UPDATE')"
 	"      OR has_table_privilege(c.oid, 'DELETE') OR has_table_privilege(c.oid, 'TRUNCATE')))";
 
-/* the tables the node reads, each readable: 3 when all are */
+/* the tables the node reads, each readable: 3 when all are (CASE, not AND, so that
+ * has_table_privilege() never sees a missing table: it would raise an error) */
 static const char SCHEMA_READABLE[] =
-	"SELECT (to_regclass('omop.person') IS NOT NULL"
-	"        AND has_table_privilege('omop.person', 'SELECT'))::int"
-	" + (to_regclass('omop.image_occurrence') IS NOT NULL"
-	"        AND has_table_privilege('omop.image_occurrence', 'SELECT'))::int"
+	"SELECT CASE WHEN to_regclass('omop.person') IS NULL THEN 0"
+	"        ELSE has_table_privilege('omop.person', 'SELECT')::int END"
+	" + CASE WHEN to_regclass('omop.image_occurrence') IS NULL THEN 0"
+	"        ELSE has_table_privilege('omop.image_occurrence', 'SELECT')::int END"
 	" + (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('omop.image_occurrence')"
 	"    AND attname = 'accession_id' AND NOT attisdropped)::int";
 

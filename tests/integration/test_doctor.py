@@ -151,6 +151,12 @@ class TestDoctor(NodeTestCase):
         lines = self.doctor(1)
         self.assertEqual(self.verdicts(lines, "omop-schema"), ["ok"])
         self.assertEqual(self.verdicts(lines, "omop-vocab"), ["FAIL"])
+        # the schema without image_occurrence (FLIP's accession_id lives there)
+        self.pg.psql("ALTER TABLE omop.image_occurrence RENAME TO image_occurrence_old",
+                     db="novocab")
+        lines = self.doctor(1)
+        self.assertEqual(self.verdicts(lines, "omop-schema"), ["FAIL"])
+        self.assertIn("GRANT SELECT", self.text(lines, "omop-schema"))
 
     def test_pacs_down_or_rejecting_fails_with_what_to_do(self):
         self.node.set_config(PACS_DICOM_PORT=str(free_port()))
