@@ -59,7 +59,8 @@ static void usage(int code)
 		"  doctor                  check the set-up, one line per check\n"
 		"  policy check            check ACCESS_POLICY_FILE: effective floor, one line per rule\n"
 		"  key-hash                the SHA-256 of TRUST_API_KEY the hub must hold\n"
-		"  bundle [-o FILE]        a support tarball without secrets, payloads or results\n"
+		"  bundle [-o FILE] [--with-fl-client-log]\n"
+		"                          a support tarball without secrets, payloads or results\n"
 		"  --help | --version\n");
 	exit(code);
 }
@@ -678,10 +679,13 @@ static int cmd_bundle(int argc, char **argv)
 	struct bundle_result res;
 	const char *out = NULL;
 	char err[1024], problem[1024] = "";
+	unsigned flags = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
 			out = argv[++i];
+		else if (strcmp(argv[i], "--with-fl-client-log") == 0)
+			flags |= BUNDLE_WITH_FL_CLIENT_LOG;
 		else
 			usage(2);
 	}
@@ -691,7 +695,7 @@ static int cmd_bundle(int argc, char **argv)
 		fprintf(stderr, "flipctl: %s; bundling without the status\n", problem);
 		open_node(&n, 0);
 	}
-	if (bundle_write(&n, out, problem[0] ? problem : NULL, &res, err, sizeof(err)) < 0) {
+	if (bundle_write(&n, out, problem[0] ? problem : NULL, flags, &res, err, sizeof(err)) < 0) {
 		fprintf(stderr, "flipctl: %s\n", err);
 		node_close(&n);
 		return 1;

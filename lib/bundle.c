@@ -83,6 +83,7 @@ struct bundle {
 	json_t *members, *skipped;	/* the manifest's rows */
 	struct bundle_secrets sec;
 	struct bundle_result *res;
+	unsigned flags;			/* BUNDLE_WITH_* */
 };
 
 /* A file of FLIP_LOG_DIR, for choosing the newest. */
@@ -494,6 +495,14 @@ static int bundle_add_dir(struct bundle *b, const char *dir, const char *prefix,
 
 		if (de->d_name[0] == '.')
 			continue;	/* . and .., and temporaries such as audit rotation's */
+		if (strncmp(de->d_name, BUNDLE_FL_CLIENT_LOG, strlen(BUNDLE_FL_CLIENT_LOG)) == 0 &&
+		    !(b->flags & BUNDLE_WITH_FL_CLIENT_LOG)) {
+			bundle_skip(b, dir, de->d_name,
+				    "the FL client's own output, not held to the node's "
+				    "no-patient-data rule: review it, then flipctl bundle "
+				    "--with-fl-client-log");
+			continue;
+		}
 		if (suffix && (nl <= sl || strcmp(de->d_name + nl - sl, suffix) != 0))
 			continue;
 		if (!bundle_name_ok(de->d_name)) {
@@ -704,7 +713,9 @@ static const char bundle_readme[] =
 	"                     counts, the FL client\n"
 	"  audit-verify.json  the audit trail's hash chain check (flipctl audit verify)\n"
 	"  logs/NAME          the last %d lines (within the last %u KiB) of each file in\n"
-	"                     FLIP_LOG_DIR, audit.log included\n"
+	"                     FLIP_LOG_DIR, audit.log included; the FL client's own\n"
+	"                     output (fl-client.log) only when asked for with\n"
+	"                     --with-fl-client-log, after review\n"
 	"  metrics/NAME.prom  each program's node_exporter metrics\n"
 	"\n"
 	"Never included: the kit file, secrets (API key, AES key, internal service key,\n"
@@ -713,7 +724,11 @@ static const char bundle_readme[] =
 	"from the spool's jobs. The audit trail and the logs hold only counts,\n"
 	"categories and fingerprints by design (never SQL, accession numbers, patient\n"
 	"identifiers or row values); as a second guard every member was searched for\n"
-	"this node's secret values, which were replaced, before it was written.\n";
+	"this node's secret values, which were replaced, before it was written.\n"
+	"\n"
+	"The programs' own log lines are in the systemd journal, not here:\n"
+	"  journalctl -u 'flip-*' --since -2d\n"
+	"(under cron they went wherever the crontab sent them).\n";
 
 /* bundle_members - everything but the manifest */
 static int bundle_members(struct bundle *b, struct node *n, const char *problem)
@@ -843,7 +858,7 @@ static int bundle_publish(int dirfd, const char *tmp, const char *base)
 }
 
 /* bundle_write - the whole tarball, atomically, at path */
-int bundle_write(struct node *n, const char *path, const char *problem,
+int bundle_write(struct node *n, const char *path, const char *problem, unsigned flags,
 		 struct bundle_result *res, char *err, size_t errlen)
 {
 	struct bundle b;
@@ -858,6 +873,7 @@ int bundle_write(struct node *n, const char *path, const char *problem,
 	memset(res, 0, sizeof(*res));
 	b.fd = -1;
 	b.res = res;
+	b.flags = flags;
 	b.now = time(NULL);
 	if (path == NULL) {
 		if (bundle_default_name(n, b.now, name, sizeof(name)) < 0)

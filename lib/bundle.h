@@ -5,7 +5,7 @@
  *	#include "bundle.h"
  *
  *	int bundle_write(struct node *n, const char *path, const char *problem,
- *			 struct bundle_result *res, char *err, size_t errlen);
+ *			 unsigned flags, struct bundle_result *res, char *err, size_t errlen);
  *	int bundle_default_name(struct node *n, time_t now, char *out, size_t outlen);
  *	json_t *bundle_versions(void);
  *	json_t *bundle_config(const struct config *cfg);
@@ -30,7 +30,12 @@
  *	  logs/NAME		the last BUNDLE_TAIL_LINES lines, within the last
  *				BUNDLE_TAIL_BYTES, of each regular file directly in
  *				FLIP_LOG_DIR (audit.log and its rotations included; at most
- *				BUNDLE_MAX_LOGS files, the newest; links and dot files not read)
+ *				BUNDLE_MAX_LOGS files, the newest; links and dot files not read).
+ *				The vendor FL client's own output (BUNDLE_FL_CLIENT_LOG*) only
+ *				with flags BUNDLE_WITH_FL_CLIENT_LOG: it is the FL framework's
+ *				and the researcher's training code's, outside the node's rule of
+ *				counts and fingerprints only, and may name accessions or
+ *				values; without the flag it is listed as skipped, with why
  *	  metrics/NAME.prom	each .prom file of FLIP_STATE_DIR/metrics, at most
  *				BUNDLE_PROM_MAX
  *	  manifest.json		every member above with its source, size, lines kept,
@@ -98,6 +103,8 @@
 #define BUNDLE_MAX_LOGS 64
 #define BUNDLE_PROM_MAX (256u << 10)
 #define BUNDLE_REDACTED "[REDACTED]"
+#define BUNDLE_FL_CLIENT_LOG "fl-client.log"	/* flip-fl's capture of the client's output */
+#define BUNDLE_WITH_FL_CLIENT_LOG 1u		/* bundle_write() flag */
 
 struct bundle_result {
 	char path[4096];		/* where the bundle was written */
@@ -121,7 +128,7 @@ struct bundle_secret {
 	size_t len;
 };
 
-int bundle_write(struct node *n, const char *path, const char *problem,
+int bundle_write(struct node *n, const char *path, const char *problem, unsigned flags,
 		 struct bundle_result *res, char *err, size_t errlen);
 int bundle_default_name(struct node *n, time_t now, char *out, size_t outlen);
 json_t *bundle_versions(void);

@@ -59,8 +59,8 @@ class TestBundle(NodeTestCase):
         self.run_until_settled(ids)
         return ids
 
-    def bundle(self, path=None, code=0):
-        p = self.node.flipctl("bundle", *(["-o", path] if path else []))
+    def bundle(self, path=None, code=0, *extra):
+        p = self.node.flipctl("bundle", *(["-o", path] if path else []), *extra)
         self.assertRun(p, code)
         return p
 
@@ -173,8 +173,19 @@ class TestBundle(NodeTestCase):
                 f.write("%04d %s\n" % (i, "w" * 8000))
         # a link in the log folder is not followed
         os.symlink(self.node.kit, os.path.join(self.node.logdir, "kit.log"))
+        # the FL client's own output stays out unless asked for (it is the framework's
+        # and the training code's, not held to the node's no-patient-data rule)
+        path = os.path.join(self.out, "without.tar.gz")
+        self.bundle(path)
+        files = self.members(path)
+        self.assertNotIn("logs/fl-client.log", files)
+        skipped = json.loads(files["manifest.json"])["skipped"]
+        why = [s["why"] for s in skipped if s["source"].endswith("/fl-client.log")]
+        self.assertEqual(len(why), 1, skipped)
+        self.assertIn("--with-fl-client-log", why[0])
+        self.assertIn("journalctl", files["README.txt"].decode())
         path = os.path.join(self.out, "b.tar.gz")
-        p = self.bundle(path)
+        p = self.bundle(path, 0, "--with-fl-client-log")
         self.assertIn("1 secret value was found", p.stdout)
         files = self.members(path)
         self.assertNoSecret(files)

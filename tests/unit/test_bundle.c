@@ -339,7 +339,9 @@ static void test_write(void **state)
 	assert_int_equal(node_open(&n, "flipctl", kit, 0, err, sizeof(err)), 0);
 
 	snprintf(path, sizeof(path), "%s/b.tar.gz", outdir);
-	assert_int_equal(bundle_write(&n, path, "no spool here", &res, err, sizeof(err)), 0);
+	assert_int_equal(bundle_write(&n, path, "no spool here", BUNDLE_WITH_FL_CLIENT_LOG, &res, err,
+				      sizeof(err)),
+			 0);
 	assert_string_equal(res.path, path);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
@@ -383,7 +385,7 @@ static void test_write(void **state)
 	json_decref(m);
 
 	/* a second bundle at the same path is refused; the first is untouched */
-	assert_int_equal(bundle_write(&n, path, NULL, &res, err, sizeof(err)), -1);
+	assert_int_equal(bundle_write(&n, path, NULL, 0, &res, err, sizeof(err)), -1);
 	assert_int_equal(errno, EEXIST);
 	assert_non_null(strstr(err, "a file is there already"));
 	only_file("b.tar.gz");
@@ -393,7 +395,7 @@ static void test_write(void **state)
 	assert_int_equal(unlink(path), 0);
 	snprintf(logs, sizeof(logs), "%s/target", dir);
 	assert_int_equal(symlink(logs, path), 0);
-	assert_int_equal(bundle_write(&n, path, NULL, &res, err, sizeof(err)), -1);
+	assert_int_equal(bundle_write(&n, path, NULL, 0, &res, err, sizeof(err)), -1);
 	assert_int_equal(errno, EEXIST);
 	assert_non_null(strstr(err, "a symbolic link"));
 	assert_int_equal(lstat(path, &st), 0);
@@ -403,7 +405,7 @@ static void test_write(void **state)
 
 	/* a folder is not a file name */
 	snprintf(path, sizeof(path), "%s/", outdir);
-	assert_int_equal(bundle_write(&n, path, NULL, &res, err, sizeof(err)), -1);
+	assert_int_equal(bundle_write(&n, path, NULL, 0, &res, err, sizeof(err)), -1);
 	node_close(&n);
 }
 
