@@ -1116,6 +1116,60 @@ enum dicom_err study_context(FlipSCU &scu, const char *model, const char *what,
 	return e.set(DICOM_ERR_REJECTED, "%s: Study Root %s not accepted", w.c_str(), what);
 }
 
+/*
+ * retrieval_start - what every retrieval (op "C-GET" or "C-MOVE") checks first, then
+ * the SOP classes of the study: from the C-FIND that found it (the cache), else from
+ * a C-FIND of its own, which also makes an unknown study DICOM_ERR_NOT_FOUND
+ */
+enum dicom_err retrieval_start(const char *op, const struct dicom_peer *peer,
+			       const char *study_uid, dicom_store_fn store,
+			       std::vector<std::string> &classes, Err &e)
+{
+	enum dicom_err r = peer_check(peer, e);
+	if (r != DICOM_OK)
+		return r;
+	if (!uid_ok(study_uid))
+		return e.set(DICOM_ERR_INVALID, "%s: not a valid Study Instance UID", op);
+	if (store == nullptr)
+		return e.set(DICOM_ERR_INVALID, "%s: no store callback", op);
+	if (cache_take(cache_key(peer, study_uid), classes))
+		return DICOM_OK;
+	DcmDataset q;
+	q.putAndInsertString(DCM_QueryRetrieveLevel, "STUDY");
+	q.putAndInsertString(DCM_StudyInstanceUID, study_uid);
+	q.putAndInsertString(DCM_SOPClassesInStudy, "");
+	size_t matches = 0;
+	r = find(peer, q, (std::string("C-FIND (") + op + " preparation)").c_str(),
+		 [&](DcmDataset *d, Err &) -> enum dicom_err {
+			 matches++;
+			 std::vector<std::string> c = sop_classes(d);
+			 classes.insert(classes.end(), c.begin(), c.end());
+			 return DICOM_OK;
+		 },
+		 e);
+	if (r != DICOM_OK)
+		return r;
+	if (matches == 0)
+		return e.set(DICOM_ERR_NOT_FOUND, "%s: no such study on the PACS",
+			     what(op, peer).c_str());
+	return DICOM_OK;
+}
+
+/* string_value - a string element's values, backslash-separated, padding trimmed,
+ * into buf; DICOM_ERR_INVALID when unreadable or not shorter than len */
+enum dicom_err string_value(DcmElement *el, char *buf, size_t len)
+{
+	OFString v;
+
+	if (el->getOFStringArray(v).bad() && el->getLength() != 0)
+		return DICOM_ERR_INVALID;
+	std::string t = trim(v);
+	if (t.size() >= len)
+		return DICOM_ERR_INVALID;
+	memcpy(buf, t.c_str(), t.size() + 1);
+	return DICOM_OK;
+}
+
 /* study_identifier - the study-level identifier of a C-GET or C-MOVE */
 void study_identifier(DcmDataset &d, const char *study_uid)
 {
@@ -1291,37 +1345,11 @@ enum dicom_err dicom_get_study(const struct dicom_peer *peer, const char *study_
 	if (stats)
 		memset(stats, 0, sizeof *stats);
 	return guarded(e, "C-GET", [&]() -> enum dicom_err {
-		enum dicom_err r = peer_check(peer, e);
+		/* 1. which SOP classes does the study hold (and does it exist at all) */
+		std::vector<std::string> classes;
+		enum dicom_err r = retrieval_start("C-GET", peer, study_uid, store, classes, e);
 		if (r != DICOM_OK)
 			return r;
-		if (!uid_ok(study_uid))
-			return e.set(DICOM_ERR_INVALID, "C-GET: not a valid Study Instance UID");
-		if (store == nullptr)
-			return e.set(DICOM_ERR_INVALID, "C-GET: no store callback");
-
-		/* 1. which SOP classes does the study hold (and does it exist at all):
-		 * from the C-FIND that found it, else from the PACS */
-		std::vector<std::string> classes;
-		if (!cache_take(cache_key(peer, study_uid), classes)) {
-			DcmDataset q;
-			q.putAndInsertString(DCM_QueryRetrieveLevel, "STUDY");
-			q.putAndInsertString(DCM_StudyInstanceUID, study_uid);
-			q.putAndInsertString(DCM_SOPClassesInStudy, "");
-			size_t matches = 0;
-			r = find(peer, q, "C-FIND (C-GET preparation)",
-				 [&](DcmDataset *d, Err &) -> enum dicom_err {
-					 matches++;
-					 std::vector<std::string> c = sop_classes(d);
-					 classes.insert(classes.end(), c.begin(), c.end());
-					 return DICOM_OK;
-				 },
-				 e);
-			if (r != DICOM_OK)
-				return r;
-			if (matches == 0)
-				return e.set(DICOM_ERR_NOT_FOUND, "%s: no such study on the PACS",
-					     what("C-GET", peer).c_str());
-		}
 
 		/* 2. the association: the GET model, then the storage contexts (SCP role) */
 		FlipSCU scu;
@@ -1414,38 +1442,17 @@ enum dicom_err dicom_move_study(const struct dicom_peer *peer, const char *study
 	if (stats)
 		memset(stats, 0, sizeof *stats);
 	return guarded(e, "C-MOVE", [&]() -> enum dicom_err {
-		enum dicom_err r = peer_check(peer, e);
-		if (r != DICOM_OK)
-			return r;
-		if (!uid_ok(study_uid))
-			return e.set(DICOM_ERR_INVALID, "C-MOVE: not a valid Study Instance UID");
-		if (store == nullptr)
-			return e.set(DICOM_ERR_INVALID, "C-MOVE: no store callback");
 		if (bind_host == nullptr || !*bind_host)
 			return e.set(DICOM_ERR_INVALID, "C-MOVE: no bind address for the receiver");
 		if (port < 1 || port > 65535)
 			return e.set(DICOM_ERR_INVALID, "C-MOVE: receiver port %d out of range 1..65535",
 				     port);
 
-		/* 1. does the study exist: known from the C-FIND that found it, else asked */
+		/* 1. does the study exist (its classes are the receiver's business) */
 		std::vector<std::string> classes;
-		if (!cache_take(cache_key(peer, study_uid), classes)) {
-			DcmDataset q;
-			q.putAndInsertString(DCM_QueryRetrieveLevel, "STUDY");
-			q.putAndInsertString(DCM_StudyInstanceUID, study_uid);
-			size_t matches = 0;
-			r = find(peer, q, "C-FIND (C-MOVE preparation)",
-				 [&](DcmDataset *, Err &) -> enum dicom_err {
-					 matches++;
-					 return DICOM_OK;
-				 },
-				 e);
-			if (r != DICOM_OK)
-				return r;
-			if (matches == 0)
-				return e.set(DICOM_ERR_NOT_FOUND, "%s: no such study on the PACS",
-					     what("C-MOVE", peer).c_str());
-		}
+		enum dicom_err r = retrieval_start("C-MOVE", peer, study_uid, store, classes, e);
+		if (r != DICOM_OK)
+			return r;
 
 		/* 2. the receiver: our socket, then the thread */
 		std::string w = what("C-MOVE", peer) + " (receiver " + bind_host + ":" +
@@ -1640,14 +1647,7 @@ enum dicom_err dicom_ds_get_string(struct dicom_ds *ds, uint32_t tag, char *buf,
 			return DICOM_ERR_NOT_FOUND;
 		if (!el->isaString())
 			return DICOM_ERR_INVALID;
-		OFString v;
-		if (el->getOFStringArray(v).bad() && el->getLength() != 0)
-			return DICOM_ERR_INVALID;
-		std::string t = trim(v);
-		if (t.size() >= len)
-			return DICOM_ERR_INVALID;
-		memcpy(buf, t.c_str(), t.size() + 1);
-		return DICOM_OK;
+		return string_value(el, buf, len);
 	} catch (const std::bad_alloc &) {
 		return DICOM_ERR_NOMEM;
 	} catch (...) {
@@ -1835,15 +1835,7 @@ enum dicom_err dicom_elem_get_string(const struct dicom_elem *e, char *buf, size
 	if (e == nullptr || buf == nullptr || len == 0 || !dicom_elem_is_string(e))
 		return DICOM_ERR_INVALID;
 	try {
-		OFString v;
-
-		if (e->el->getOFStringArray(v).bad() && e->el->getLength() != 0)
-			return DICOM_ERR_INVALID;
-		std::string t = trim(v);
-		if (t.size() >= len)
-			return DICOM_ERR_INVALID;
-		memcpy(buf, t.c_str(), t.size() + 1);
-		return DICOM_OK;
+		return string_value(e->el, buf, len);
 	} catch (const std::bad_alloc &) {
 		return DICOM_ERR_NOMEM;
 	} catch (...) {
