@@ -128,15 +128,10 @@ static void cohort_query_run(struct job_ctx *ctx, struct job_answer *a)
 	if (rc == OMOP_OK)
 		rc = cohort_stats_compute(&db, checked, d.floor, &st, &e);
 	omop_close(&db);
-	if (rc == OMOP_TRANSIENT) {
-		a->outcome = JOB_TRANSIENT;
-		snprintf(a->service, sizeof(a->service), "omop");
-		goto out;
-	}
-	if (rc != OMOP_OK) {
-		jobs_answer_fail(a, 0, "%s", e.message);
-		a->status_code = e.status;
-		a->detail = json_pack("{s:s,s:s}", "query_fingerprint", fp, "error", e.message);
+	if (jobs_answer_omop(a, rc, &e) != OMOP_OK) {
+		if (rc != OMOP_TRANSIENT)
+			a->detail = json_pack("{s:s,s:s}", "query_fingerprint", fp, "error",
+					      e.message);
 		goto out;
 	}
 answer:

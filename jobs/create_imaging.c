@@ -158,14 +158,7 @@ static int accessions_live(struct job_ctx *ctx, const char *sql, long floor,
 			goto out;
 		}
 	}
-	if (rc == OMOP_TRANSIENT) {
-		a->outcome = JOB_TRANSIENT;
-		snprintf(a->service, sizeof(a->service), "omop");
-	} else if (rc != OMOP_OK) {
-		jobs_answer_fail(a, 0, "%s", e.message);
-		a->status_code = e.status;
-	}
-	rc = rc == OMOP_OK ? 0 : -1;
+	rc = jobs_answer_omop(a, rc, &e) == OMOP_OK ? 0 : -1;
 out:
 	omop_close(&db);
 	cohort_columns_free(&c);

@@ -64,6 +64,19 @@ int jobs_answer_fail(struct job_answer *a, int status, const char *fmt, ...)
 	return a->error ? 0 : -1;
 }
 
+/* jobs_answer_omop - an OMOP failure answered: transient (retried) or the failure */
+int jobs_answer_omop(struct job_answer *a, int rc, const struct omop_error *e)
+{
+	if (rc == OMOP_TRANSIENT) {
+		a->outcome = JOB_TRANSIENT;
+		snprintf(a->service, sizeof(a->service), "omop");
+	} else if (rc != OMOP_OK) {
+		jobs_answer_fail(a, 0, "%s", e->message);
+		a->status_code = e->status;
+	}
+	return rc;
+}
+
 /* jobs_answer_free - release what an answer holds */
 void jobs_answer_free(struct job_answer *a)
 {

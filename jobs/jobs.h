@@ -7,6 +7,7 @@
  *	const struct jobs_entry *jobs_lookup(const char *task_type);
  *	void jobs_answer_free(struct job_answer *a);
  *	int jobs_answer_fail(struct job_answer *a, int status, const char *fmt, ...);
+ *	int jobs_answer_omop(struct job_answer *a, int rc, const struct omop_error *e);
  *
  * DESCRIPTION
  *	A handler takes a parsed, validated task (ctx) and fills an answer: either
@@ -17,6 +18,11 @@
  *	"503: <service> unavailable"). Handlers are idempotent: a job may run again
  *	after a crash or a hub re-delivery. Handlers log through log.h and the job's
  *	own log, never SQL text, accession numbers or patient values.
+ *
+ *	jobs_answer_omop() answers an OMOP failure the one way every handler does:
+ *	OMOP_TRANSIENT is JOB_TRANSIENT for service "omop" (retried), OMOP_FAILED the
+ *	failure in e (its message and status). It returns rc unchanged, so that a
+ *	caller writes `if (jobs_answer_omop(a, rc, &e) != OMOP_OK) goto out;`.
  *
  *	jobs_open_project_id() opens a payload's sealed project id (context
  *	project_id); jobs_policy() loads the governance policy (an invalid one fails
@@ -34,6 +40,7 @@
 
 #include "config.h"
 #include "node.h"
+#include "omop.h"
 #include "policy.h"
 #include "task.h"
 #include "spool.h"
@@ -85,5 +92,6 @@ int jobs_decide(struct job_ctx *ctx, struct policy *pol, enum policy_action acti
 void jobs_answer_free(struct job_answer *a);
 int jobs_answer_fail(struct job_answer *a, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+int jobs_answer_omop(struct job_answer *a, int rc, const struct omop_error *e);
 
 #endif

@@ -163,16 +163,8 @@ static void persist_cohort_run(struct job_ctx *ctx, struct job_answer *a)
 		rc = persist_stream(&db, checked, &c, w, &e);
 	}
 	omop_close(&db);
-	if (rc == OMOP_TRANSIENT) {
-		a->outcome = JOB_TRANSIENT;
-		snprintf(a->service, sizeof(a->service), "omop");
+	if (jobs_answer_omop(a, rc, &e) != OMOP_OK)
 		goto out;
-	}
-	if (rc != OMOP_OK) {
-		jobs_answer_fail(a, 0, "%s", e.message);
-		a->status_code = e.status;
-		goto out;
-	}
 	time_t now = time(NULL);
 	struct tm tm;
 	gmtime_r(&now, &tm);
