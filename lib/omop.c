@@ -135,25 +135,20 @@ int omop_open(struct omop *db, const struct config *cfg, struct omop_error *e)
 		omop_close(db);
 		return OMOP_TRANSIENT;
 	}
-	res = PQexec(db->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		int rc = omop_classify(db, res, e);
-		PQclear(res);
-		omop_close(db);
-		return rc;
-	}
-	PQclear(res);
-	db->in_txn = 1;
 	/* the value is ours (a validated integer), so SET LOCAL may take it as text */
 	snprintf(timeout, sizeof(timeout), "SET LOCAL statement_timeout = '%lds'", cfg->cohort_timeout);
-	res = PQexec(db->conn, timeout);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		int rc = omop_classify(db, res, e);
+	const char *const setup[] = {"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", timeout};
+	for (size_t i = 0; i < sizeof(setup) / sizeof(setup[0]); i++) {
+		res = PQexec(db->conn, setup[i]);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			int rc = omop_classify(db, res, e);
+			PQclear(res);
+			omop_close(db);
+			return rc;
+		}
 		PQclear(res);
-		omop_close(db);
-		return rc;
+		db->in_txn = 1;
 	}
-	PQclear(res);
 	return OMOP_OK;
 }
 
