@@ -558,7 +558,8 @@ class TestSupervision(FLTestCase):
         self.install_good()
         self.node.set_config(FL_CLIENT_COMMAND="%s --flower" % FAKECLIENT)
         self.assertRun(self.fl("run", env={"FAKE_JOB": "flower-job-7"}))
-        self.assertTrue(wait_for(lambda: "flower-job-7" in self.client_log(), 10))
+        # the stand-in prints its lines one by one: wait for the last one that status reads
+        self.assertTrue(wait_for(lambda: "Round 1 started" in self.client_log(), 10))
         self.assertIn("job:        flower-job-7, round 1 started", self.fl("status").stdout)
 
 
