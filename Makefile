@@ -49,7 +49,7 @@ endif
 
 PROGRAMS := $(patsubst bin/%.c,%,$(wildcard bin/*.c))
 LIB_SRC  := $(wildcard lib/*.c) $(wildcard jobs/*.c)
-# the only C++: small extern "C" shims over C++ libraries (style.md)
+# the only C++: small extern "C" shims over C++ libraries (docs/design/style.md)
 LIB_CXX  := $(wildcard lib/*.cc)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 # one page per program (section 8) and the overview flip-node.7

@@ -3,7 +3,7 @@
  *
  * Started by flip-exec.path when new/ is not empty and by flip-exec.timer as a
  * fallback. Order: config, exec lock, recover cur/, run due jobs of new/. The
- * `imaging` subcommand is the imaging retrieval worker (imaging.md).
+ * `imaging` subcommand is the imaging retrieval worker (docs/design/imaging.md).
  * Exit codes: 0 done (or another flip-exec holds the lock), 1 a job could not be
  * written or moved (disk), 2 configuration error.
  */

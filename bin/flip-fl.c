@@ -1,7 +1,7 @@
 /*
  * flip-fl - install and check the FL participant kit, keep the vendor FL client running.
  *
- * Subcommands (fl.md, "flip-fl"): install-kit TARBALL, check, run (what
+ * Subcommands (docs/design/fl.md, "flip-fl"): install-kit TARBALL, check, run (what
  * flip-fl.timer starts every 30 s), stop, start, status; and `supervise`, the
  * client's waiter, which only flip-fl itself starts (flclient.h). The work is in
  * lib/kit.c (the kit), lib/privacy.c (the site privacy policy) and
@@ -217,7 +217,7 @@ static void fmt_date(time_t t, char *buf, size_t len)
 }
 
 /*
- * fl_check - fl.md's check of the live kit, then local/ rendered. Returns 0, 2 (a
+ * fl_check - docs/design/fl.md's check of the live kit, then local/ rendered. Returns 0, 2 (a
  * problem, each printed) or 1 (cannot write local/). *na gets client.crt's end.
  */
 static int fl_check(struct fl *f, int quiet, time_t *na)

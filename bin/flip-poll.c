@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (heartbeat_blocked(&n, err, sizeof(err))) {
-		/* the hub said we are another trust: never retry blindly (ARCHITECTURE.md) */
+		/* the hub said we are another trust: never retry blindly (docs/design/ARCHITECTURE.md) */
 		log_error("%s", err);
 		node_close(&n);
 		return 2;

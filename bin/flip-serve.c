@@ -1,7 +1,7 @@
 /*
  * flip-serve - the FL client's data endpoints over HTTP, one connection per process.
  *
- * Two ways to run (fl.md):
+ * Two ways to run (docs/design/fl.md):
  *   flip-serve [-c FILE]                 socket activation: flip-serve.socket
  *                                        (Accept=yes) hands over one accepted
  *                                        connection on fd 0 (StandardInput=socket) or

@@ -1,5 +1,5 @@
 /*
- * cohort_stats - cohort statistics computed inside PostgreSQL (data-access.md).
+ * cohort_stats - cohort statistics computed inside PostgreSQL (docs/design/data-access.md).
  *
  * SYNOPSIS
  *	#include "cohort_stats.h"

@@ -33,7 +33,7 @@
  *	resource unless exist_ok, and removes the accession's sentinels so the next
  *	download sees it. *stored lists the stored file names.
  *
- *	handoff_sweep() is `flipctl purge --images` (imaging.md): under
+ *	handoff_sweep() is `flipctl purge --images` (docs/design/imaging.md): under
  *	BASE_IMAGES_DOWNLOAD_DIR/<net_id>/<hub project>/ it removes each accession
  *	copy whose last use (its folder's mtime, or a sentinel's: a download touches
  *	it) is older than IMAGE_CACHE_RETENTION_HOURS, then the project folder if it

@@ -1,5 +1,6 @@
 /*
- * imaging_store - the native imaging project store, FLIP_STATE_DIR/imaging/ (imaging.md).
+ * imaging_store - the native imaging project store, FLIP_STATE_DIR/imaging/
+ * (docs/design/imaging.md).
  *
  * SYNOPSIS
  *	#include "imaging_store.h"

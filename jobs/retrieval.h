@@ -1,5 +1,5 @@
 /*
- * retrieval - the imaging retrieval worker behind `flip-exec imaging` (imaging.md).
+ * retrieval - the imaging retrieval worker behind `flip-exec imaging` (docs/design/imaging.md).
  *
  * SYNOPSIS
  *	#include "retrieval.h"

@@ -1,5 +1,5 @@
 /*
- * sqlguard - validate and rewrite the researcher's cohort SQL (data-access.md).
+ * sqlguard - validate and rewrite the researcher's cohort SQL (docs/design/data-access.md).
  *
  * SYNOPSIS
  *	#include "sqlguard.h"

@@ -1,5 +1,5 @@
 /*
- * audit - the tamper-evident audit trail, FLIP_LOG_DIR/audit.log (operations.md).
+ * audit - the tamper-evident audit trail, FLIP_LOG_DIR/audit.log (docs/design/operations.md).
  *
  * SYNOPSIS
  *	#include "audit.h"

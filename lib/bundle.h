@@ -1,5 +1,5 @@
 /*
- * bundle - the support tarball of `flipctl bundle` (operations.md), safe to mail.
+ * bundle - the support tarball of `flipctl bundle` (docs/design/operations.md), safe to mail.
  *
  * SYNOPSIS
  *	#include "bundle.h"

@@ -78,7 +78,7 @@ static const char *const config_fl[] = {"nvflare", "flower", NULL};
 #define F(field) offsetof(struct config, field)
 #define PORT 1, 65535
 
-/* Every key of operations.md, with its default. */
+/* Every key of docs/design/operations.md, with its default. */
 static const struct config_key config_keys[] = {
 	{{"CENTRAL_HUB_API_URL"}, CK_URL, F(hub_url), NULL, 0, 0, NULL},
 	{{"TRUST_API_KEY"}, CK_SECRET, F(api_key), NULL, 0, 0, NULL},

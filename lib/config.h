@@ -16,9 +16,9 @@
  *	shell expansion. A value in the process environment overrides the file's.
  *	The file must be a regular file (opened O_NOFOLLOW) that others cannot read or
  *	write and the group cannot write (0600 or 0640); anything else is refused with
- *	the mode to set. Every key of operations.md is validated here, at start-up, with
+ *	the mode to set. Every key of docs/design/operations.md is validated here, at start-up, with
  *	a message naming the key, the problem and the file; keys only FLIP's containers
- *	use are ignored (one debug line each). Defaults are those of operations.md.
+ *	use are ignored (one debug line each). Defaults are those of docs/design/operations.md.
  *
  *	The AES key is decoded here (standard base64 of exactly 32 bytes, else an error
  *	saying how many bytes were found). Secrets (API key, AES key, internal key,

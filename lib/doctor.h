@@ -1,5 +1,5 @@
 /*
- * doctor - the set-up checks of `flipctl doctor`, one line each (operations.md).
+ * doctor - the set-up checks of `flipctl doctor`, one line each (docs/design/operations.md).
  *
  * SYNOPSIS
  *	#include "doctor.h"

@@ -1,5 +1,5 @@
 /*
- * envelope - FLIP's AES-256-GCM payload envelope (hub-protocol.md).
+ * envelope - FLIP's AES-256-GCM payload envelope (docs/design/hub-protocol.md).
  *
  * SYNOPSIS
  *	#include "envelope.h"
@@ -16,7 +16,7 @@
  *	{"v": 1, "kid": "shared", "iv": B64(12 bytes), "ct": B64(ciphertext || 16-byte tag)};
  *	associated data `FLIP|v1|<kid>|<context>` (context may be "").
  *
- *	envelope_open() makes every strict check of hub-protocol.md, each with its own
+ *	envelope_open() makes every strict check of docs/design/hub-protocol.md, each with its own
  *	message, in this order: wire size cap (ENVELOPE_MAX_WIRE), strict base64, JSON
  *	object, `v` an integer (not a boolean) equal to 1, `kid`/`iv`/`ct` strings, kid
  *	known (only "shared"), iv exactly 12 bytes, ct at least 16 bytes, then the tag.

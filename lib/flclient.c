@@ -53,7 +53,7 @@ extern char **environ;
 #define FLCLIENT_REPORT_WAIT_MS 10000	/* the waiter reports the client's pid */
 #define FLCLIENT_LEFTOVER_GRACE 5.0	/* group members left after a crash */
 
-/* the node's secrets the client must not inherit (fl.md: no hub credentials) */
+/* the node's secrets the client must not inherit (docs/design/fl.md: no hub credentials) */
 static const char *const flclient_env_drop[] = {
 	"TRUST_API_KEY", "AES_KEY_BASE64", "DATA_ACCESS_POSTGRES_PASSWORD", "FLIP_CRASH_AT",
 	NULL,

@@ -40,7 +40,7 @@
  *	waiter ignores SIGTERM, SIGINT and SIGHUP so that it outlives the client to
  *	write that status. The client gets flip-fl's environment without the node's
  *	hub and database secrets (TRUST_API_KEY, AES_KEY_BASE64,
- *	DATA_ACCESS_POSTGRES_PASSWORD): fl.md, the client holds no hub credentials.
+ *	DATA_ACCESS_POSTGRES_PASSWORD): docs/design/fl.md, the client holds no hub credentials.
  *
  *	flclient_alive() is true when pid exists, is not a zombie and its start time
  *	(field 22 of /proc/<pid>/stat, clock ticks since boot) is ticks: a reused

@@ -1042,7 +1042,7 @@ static void kit_verify_certs(int sfd, X509 *root, time_t now, struct kit_finding
 	X509_free(cert);
 }
 
-/* kit_verify - fl.md's check of the kit's own files */
+/* kit_verify - docs/design/fl.md's check of the kit's own files */
 void kit_verify(const char *kit, const char *slot, time_t now, struct kit_findings *f)
 {
 	char path[PATH_MAX];

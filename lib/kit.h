@@ -22,7 +22,7 @@
  *	int kit_cert_expiry(const char *kit, time_t *not_after);
  *
  * DESCRIPTION
- *	The live kit of slot S is FL_KIT_DIR/net-1/services/S/ (fl.md): startup/
+ *	The live kit of slot S is FL_KIT_DIR/net-1/services/S/ (docs/design/fl.md): startup/
  *	(signed by the kit's root CA), local/ (site-owned, rendered here) and
  *	transfer/. kit_paths() fills in those paths; -1 when one would not fit or
  *	slot is not a single path component.
@@ -55,7 +55,7 @@
  *	kit_stage_discard() removes whatever kit_stage() left (after kit_switch()
  *	too) and closes its descriptors; it may be called more than once.
  *
- *	kit_verify() is the check of fl.md on the kit folder `kit`: the startup
+ *	kit_verify() is the check of docs/design/fl.md on the kit folder `kit`: the startup
  *	files exist (executable where they are scripts); signature.json maps every
  *	other file of startup/, and nothing else, to the standard base64 of an
  *	RSA-PSS signature (SHA-256, MGF1-SHA-256, salt length recovered from the

@@ -16,7 +16,7 @@
  *	dropped; an idle run at info writes nothing.
  *
  *	Callers never pass secrets, SQL text, accession numbers, patient ids or row
- *	values: log fingerprints and counts (operations.md).
+ *	values: log fingerprints and counts (docs/design/operations.md).
  *
  *	log_level_parse() maps debug|info|warning|warn|error|critical (any case) to a
  *	LOG_* value, or -1.

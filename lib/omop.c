@@ -68,7 +68,8 @@ static int omop_classify(struct omop *db, const PGresult *res, struct omop_error
 	char ident[128], detail[256];
 
 	snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", state ? state : "");
-	/* the raw text may quote values: debug level only (data-access.md, logging hygiene) */
+	/* the raw text may quote values: debug level only
+	 * (docs/design/data-access.md, logging hygiene) */
 	log_debug("OMOP error %s: %s", e->sqlstate, primary ? primary : PQerrorMessage(db->conn));
 	if (state == NULL || PQstatus(db->conn) != CONNECTION_OK || omop_transient_state(state)) {
 		snprintf(detail, sizeof(detail), "OMOP database unavailable (SQLSTATE %s)",

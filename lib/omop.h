@@ -29,7 +29,7 @@
  *	transaction (one at a time; omop_close() ends it with the transaction).
  *
  *	Failures come back categorised in e, in the form the hub shows researchers
- *	(data-access.md): an undefined table "400: The table '<name>' does not
+ *	(docs/design/data-access.md): an undefined table "400: The table '<name>' does not
  *	exist.", an undefined column "400: The column '<name>' does not exist.", the
  *	statement timeout "504: query_timeout", any other database error
  *	"500: query_failed". The raw driver text never reaches e; it goes to the

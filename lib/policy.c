@@ -1,6 +1,6 @@
 /*
  * policy - the trust's governance policy: loader and decision table (see policy.h
- * for the contract, data-access.md for the rules).
+ * for the contract, docs/design/data-access.md for the rules).
  *
  * The file becomes a jansson tree through the TOML shim (toml.h), which keeps TOML's
  * types apart: an integer is never a boolean or a float, and a date arrives as an
@@ -478,7 +478,7 @@ static int policy_rule_matches(const struct policy_rule *r, const char *project)
 	return 0;
 }
 
-/* policy_decide - the decision table of data-access.md */
+/* policy_decide - the decision table of docs/design/data-access.md */
 void policy_decide(const struct policy *p, enum policy_action a, const char *project_id,
 		   long configured_floor, struct policy_decision *d)
 {

@@ -15,7 +15,7 @@
  *	const char *policy_action_name(enum policy_action a);
  *
  * DESCRIPTION
- *	The policy is FLIP's TOML format (data-access.md, "Threshold and governance
+ *	The policy is FLIP's TOML format (docs/design/data-access.md, "Threshold and governance
  *	policy"), read through toml_load_file() on every run:
  *
  *	  [disclosure]
@@ -31,7 +31,7 @@
  *	  [fl_privacy]			# kept as is for flip-fl
  *
  *	policy_load() with path NULL or "" means no policy: *out = NULL and 0. Otherwise
- *	the file is loaded and every rule of data-access.md checked; the section floor is
+ *	the file is loaded and every rule of docs/design/data-access.md checked; the section floor is
  *	max(configured_floor, [disclosure] min_cohort_size). A document that configures
  *	nothing (no floor, no rule, an empty or absent [fl_privacy]) is refused.
  *

@@ -15,7 +15,7 @@
  *	int privacy_describe_file(const json_t *doc, char *buf, size_t len);
  *
  * DESCRIPTION
- *	fl.md: the site's privacy filter is chosen by FL_SITE_PRIVACY_POLICY
+ *	docs/design/fl.md: the site's privacy filter is chosen by FL_SITE_PRIVACY_POLICY
  *	(`percentile` or `svt`) and tuned by
  *	  percentile: FL_SITE_PRIVACY_PERCENTILE  0..100, default 10
  *	              FL_SITE_PRIVACY_GAMMA       > 0, default 0.01

@@ -1,5 +1,6 @@
 /*
- * result - the task result as the hub takes it (hub-protocol.md, "Reporting a result").
+ * result - the task result as the hub takes it
+ * (docs/design/hub-protocol.md, "Reporting a result").
  *
  * SYNOPSIS
  *	#include "result.h"

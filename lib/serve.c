@@ -669,7 +669,7 @@ static int serve_flag(struct MHD_Connection *conn, const char *name)
 	return v && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "yes") == 0);
 }
 
-/* serve_images - /download/images/{net_id} and /upload/images/{net_id} (imaging.md) */
+/* serve_images - /download/images/{net_id} and /upload/images/{net_id} (docs/design/imaging.md) */
 static enum MHD_Result serve_images(struct serve_conn *c, struct MHD_Connection *conn,
 				    struct serve_request *r, const char *url)
 {

@@ -22,7 +22,7 @@
  *	audit trail); NULL when the configuration could not be read: /health still
  *	answers, every other endpoint answers 503.
  *
- *	Endpoints (fl.md; FLIP's paths, bodies and status codes; errors are
+ *	Endpoints (docs/design/fl.md; FLIP's paths, bodies and status codes; errors are
  *	{"detail": "..."}):
  *	  GET  /health                      200 {"status":"ok"}, no key
  *	  POST /cohort/dataframe            the project's frozen snapshot, column-oriented

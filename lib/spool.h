@@ -33,7 +33,7 @@
  *	void spool_job_close(struct job *job);
  *
  * DESCRIPTION
- *	The layout is ARCHITECTURE.md's: FLIP_SPOOL_DIR/{tmp,new,cur,out,done,failed,
+ *	The layout is docs/design/ARCHITECTURE.md's: FLIP_SPOOL_DIR/{tmp,new,cur,out,done,failed,
  *	hold}/<16-digit seq>-<task id>/. spool_open() creates missing state
  *	directories (mode 0700) and refuses a root that other users can enter or write.
  *

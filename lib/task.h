@@ -1,5 +1,5 @@
 /*
- * task - the seven task types and their payload schemas (hub-protocol.md).
+ * task - the seven task types and their payload schemas (docs/design/hub-protocol.md).
  *
  * SYNOPSIS
  *	#include "task.h"
@@ -16,7 +16,7 @@
  *	present with the right JSON type (a boolean is not an integer, an integer not a
  *	string); UUID fields are UUIDs (8-4-4-4-12 hex, either case); strings capped
  *	(TASK_MAX_STRING, SQL at TASK_MAX_QUERY) and valid UTF-8 without NUL; optional
- *	fields may be null where hub-protocol.md says so; unknown extra fields are
+ *	fields may be null where docs/design/hub-protocol.md says so; unknown extra fields are
  *	ignored (forward compatible with newer hubs). Per type:
  *	  cohort_query: query_name str, query str, encrypted_project_id str,
  *	                query_id UUID, trust_id UUID

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """bench - flip-node's benchmarks, each a ratio against a reference run in the same
-invocation on the same data (quality.md). Prints a table and writes it, with the
+invocation on the same data (docs/design/quality.md). Prints a table and writes it, with the
 machine it ran on, to --out (docs/benchmarks.md). Never fails the build.
 
 Rows so far:

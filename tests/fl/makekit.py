@@ -4,7 +4,7 @@
     makekit.py OUT.tar.gz --slot Trust_2 [--client-cmd PATH] [--tamper KIND ...]
     makekit.py OUT.tar.gz --slot Trust_2 --hostile KIND
 
-A kit (fl.md) is a folder named after the slot holding
+A kit (docs/design/fl.md) is a folder named after the slot holding
   startup/  fed_client.json (client.fqsn = the slot), rootCA.pem, client.crt,
             client.key, start.sh, sub_start.sh, stop_fl.sh, and signature.json:
             {file name: standard base64 of the RSA-PSS signature of the file's

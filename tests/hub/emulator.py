@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A test double of the FLIP Central Hub, for flip-node's integration tests.
 
-Contract (what this program promises; /work/shared/design/hub-protocol.md is the
+Contract (what this program promises; docs/design/hub-protocol.md is the
 reference it implements, and the two must stay in step):
 
 * Command line:
@@ -155,7 +155,7 @@ def open_envelope(keys, envelope, context):
     """Open an envelope; keys maps kid -> 32-byte key.  Returns the plaintext bytes.
 
     Raises EnvelopeError with a message naming the first problem found, in the
-    order hub-protocol.md lists the checks.
+    order docs/design/hub-protocol.md lists the checks.
     """
     raw = b64_strict(envelope, "envelope")
     try:

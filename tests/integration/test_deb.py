@@ -96,6 +96,7 @@ class DebPackage(unittest.TestCase):
         self.assertIn("/etc/flip/flip.cron.example", files)
         self.assertIn("/usr/share/doc/flip-node/copyright", files)
         self.assertIn("/usr/share/doc/flip-node/deploy-on-prem.md.gz", files)
+        self.assertIn("/usr/share/doc/flip-node/design/ARCHITECTURE.md.gz", files)
         outside = [f for f in files if f != "/" and not re.match(r"/(etc|lib|usr)(/|$)", f)]
         self.assertEqual(outside, [], "the directories under /var are the postinst's")
         self.assertEqual([f for f in files if f.startswith("/usr/local")], [])

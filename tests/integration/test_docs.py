@@ -14,6 +14,19 @@ and the overview flip-node.7. These tests check that:
 - every flip-node page a page refers to, e.g. flip-exec(8), exists;
 - `make install DESTDIR=...` puts them, gzipped, in $(PREFIX)/share/man/man7 and
   man8, and `make uninstall` removes them.
+
+And that the repository's documentation stands on its own (a clone has nothing
+beside it):
+
+- no tracked file cites the design outside the repository (the parent folder's
+  shared/ or an absolute /work path): the design is docs/design/;
+- the eight design pages exist, each a titled Markdown page;
+- every docs/design/<page>.md that any tracked file cites exists, and a section it
+  names in quotes on the same line, e.g. (docs/design/hub-protocol.md, "Reporting a
+  result"), is a heading of that page;
+- every relative link in README.md and in the Markdown under docs/, spool/, timers/
+  and tests/hub/ leads to an existing file, and its #anchor to a heading there;
+- every repository path the README names in backquotes exists.
 """
 
 import gzip
@@ -27,6 +40,9 @@ import unittest
 from nodeenv import FLIP_BIN, ROOT
 
 MAN_DIR = os.path.join(ROOT, "docs", "man")
+DESIGN_DIR = os.path.join(ROOT, "docs", "design")
+DESIGN_PAGES = ("ARCHITECTURE", "hub-protocol", "data-access", "imaging", "fl", "operations",
+                "quality", "style")
 PROGRAMS = sorted(f[:-2] for f in os.listdir(os.path.join(ROOT, "bin")) if f.endswith(".c"))
 PAGES = sorted(f for f in os.listdir(MAN_DIR) if re.search(r"\.[78]$", f))
 
@@ -182,6 +198,127 @@ class ManPagesInstalled(unittest.TestCase):
         left = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(tmp, "usr", "share"))
                 for f in fs]
         self.assertEqual(left, [])
+
+
+def tracked_files():
+    """The files git tracks (relative paths), or every file outside build/ and .git/
+    when the tree is not a git checkout."""
+    p = subprocess.run(["git", "-C", ROOT, "ls-files", "-z"], capture_output=True)
+    if p.returncode == 0 and p.stdout:
+        names = [n.decode() for n in p.stdout.split(b"\0") if n]
+        return [n for n in names if os.path.isfile(os.path.join(ROOT, n))]
+    out = []
+    for d, dirs, files in os.walk(ROOT):
+        dirs[:] = [x for x in dirs if not (d == ROOT and x in ("build", ".git"))]
+        out.extend(os.path.relpath(os.path.join(d, x), ROOT) for x in files)
+    return out
+
+
+def read_text(rel):
+    with open(os.path.join(ROOT, rel), "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+def heading_slugs(rel):
+    """GitHub's anchors for the headings of a Markdown file: lower case, punctuation
+    other than - and _ dropped, blanks turned into -."""
+    slugs, titles = set(), set()
+    in_code = False
+    for line in read_text(rel).splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        m = None if in_code else re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if m:
+            title = m.group(1)
+            titles.add(title)
+            slug = re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+            slugs.add(slug)
+    return slugs, titles
+
+
+def markdown_files():
+    return sorted(f for f in tracked_files() if f.endswith(".md") and (
+        f == "README.md" or f.split("/")[0] in ("docs", "spool", "timers")
+        or f.startswith("tests/hub/")))
+
+
+# Spelled in pieces, so that this file does not cite what it looks for.
+OUTSIDE = ("." + "./shared", "/work" + "/shared", "shared" + "/design/", "shared" + "/reference/")
+
+
+class DocsStandAlone(unittest.TestCase):
+    def test_nothing_cites_the_design_outside_the_repository(self):
+        bad = []
+        for rel in tracked_files():
+            text = read_text(rel)
+            for n, line in enumerate(text.splitlines(), 1):
+                for needle in OUTSIDE:
+                    if needle in line:
+                        bad.append("%s:%d: %s" % (rel, n, line.strip()))
+        self.assertEqual(bad, [], "cite docs/design/<page>.md instead")
+
+    def test_the_design_pages_exist(self):
+        for page in DESIGN_PAGES:
+            path = os.path.join(DESIGN_DIR, page + ".md")
+            with self.subTest(page=page):
+                self.assertTrue(os.path.isfile(path), path + " is missing")
+                self.assertRegex(read_text(os.path.relpath(path, ROOT)), r"^# \S")
+        extra = sorted(set(f[:-3] for f in os.listdir(DESIGN_DIR) if f.endswith(".md"))
+                       - set(DESIGN_PAGES))
+        self.assertEqual(extra, [], "a design page the README's reading list lacks")
+        readme = read_text("README.md")
+        for page in DESIGN_PAGES:
+            self.assertIn("(docs/design/%s.md)" % page, readme, "README does not link it")
+
+    def test_design_citations_resolve(self):
+        cited = 0
+        for rel in tracked_files():
+            text = read_text(rel)
+            for m in re.finditer(r"docs/design/([\w.-]+?)\.md(?:[,:] \"([^\"\n]+)\")?", text):
+                cited += 1
+                page, section = m.group(1), m.group(2)
+                where = "%s:%d" % (rel, text.count("\n", 0, m.start()) + 1)
+                with self.subTest(where=where):
+                    self.assertIn(page, DESIGN_PAGES, "%s cites docs/design/%s.md" % (where, page))
+                    if section:
+                        _, titles = heading_slugs("docs/design/%s.md" % page)
+                        self.assertTrue(any(t.lower().startswith(section.lower()) for t in titles),
+                                        "%s: docs/design/%s.md has no section %r"
+                                        % (where, page, section))
+        self.assertGreater(cited, 50)  # the code, tests and units do cite it
+
+    def test_relative_links_resolve(self):
+        checked = 0
+        for rel in markdown_files():
+            text = read_text(rel)
+            text = re.sub(r"(?ms)^```.*?^```", "", text)  # code blocks hold no links
+            for m in re.finditer(r"\[[^\]]*\]\(([^)\s]+)\)", text):
+                target = m.group(1)
+                if re.match(r"[a-z]+:", target):
+                    continue  # https:, mailto:
+                checked += 1
+                path, _, anchor = target.partition("#")
+                dest = os.path.normpath(os.path.join(os.path.dirname(rel), path)) if path else rel
+                with self.subTest(file=rel, link=target):
+                    self.assertFalse(dest.startswith(".."), "%s leaves the repository" % target)
+                    self.assertTrue(os.path.exists(os.path.join(ROOT, dest)),
+                                    "%s: %s does not exist" % (rel, target))
+                    if anchor and dest.endswith(".md"):
+                        slugs, _ = heading_slugs(dest)
+                        self.assertIn(anchor, slugs, "%s: no heading for #%s" % (rel, anchor))
+        self.assertGreater(checked, 20)
+
+    def test_readme_paths_exist(self):
+        readme = read_text("README.md")
+        tops = ("bin", "lib", "jobs", "timers", "spool", "tests", "docs", "debian", "tools")
+        for m in re.finditer(r"`([\w.@-]+(?:/[\w.@-]*)+)`", readme):
+            path = m.group(1)
+            if path.split("/")[0] in tops:
+                with self.subTest(path=path):
+                    self.assertTrue(os.path.exists(os.path.join(ROOT, path)),
+                                    "README.md names %s, which does not exist" % path)
+        for name in ("provision.sh", "spdx.sh"):
+            self.assertTrue(os.path.isfile(os.path.join(ROOT, "tools", name)))
 
 
 if __name__ == "__main__":

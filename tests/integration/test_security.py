@@ -3,7 +3,7 @@
 - Payloads that cannot be opened or validated (garbage, bad base64, unknown kid, a
   tag failure, a payload sealed for another task type, schema failures, an unknown
   task type) are spooled by flip-poll straight into out/ with their failure result
-  and reported with the exact messages of hub-protocol.md; they never reach flip-exec.
+  and reported with the exact messages of docs/design/hub-protocol.md; they never reach flip-exec.
 - Task ids that cannot name a job ("../../etc/passwd", "a/b", "", 200 characters, a
   non-string) are not spooled and create nothing outside the spool, while the good
   tasks of the same reply are; an id repeated within one reply is spooled once.

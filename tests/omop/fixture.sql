@@ -29,7 +29,7 @@
 --     (12 rows, 3 persons: rows above the threshold, people below); asthma (317009)
 --     once each for persons 1-10; myocardial infarction (4329847) for person 40.
 --   * concept / concept_ancestor / vocabulary hold a few rows, so the empty-vocabulary
---     check (data-access.md) finds concept_ancestor non-empty.
+--     check (docs/design/data-access.md) finds concept_ancestor non-empty.
 -- Gender, condition, drug, measurement, visit, unit and type concept ids are the
 -- standard OMOP ones for the names given; the procedure, observation, anatomic-site
 -- and image-modality ids are illustrative stand-ins (nothing joins them to concept).

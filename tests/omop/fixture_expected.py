@@ -12,7 +12,7 @@ fixture, so a slip here shows up there first.
                                    #   query_id, trust_id and created
     assert same_statistics(got, want)
 
-Semantics (data-access.md, "Statistics"): record_count is the number of rows; group
+Semantics (docs/design/data-access.md, "Statistics"): record_count is the number of rows; group
 "Counts" the non-null values per column, "Nulls" the nulls, value = column name with
 every "_" replaced by "\\n"; a column null in every row is dropped from both (the cohort
 has rows); duplicate column names keep the first. With a person_id column, "Age

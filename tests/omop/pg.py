@@ -24,7 +24,7 @@ login role over TCP 127.0.0.1 with scram-sha-256, and everything else rejected. 
 node's login is a real password login, and the role cannot come in through the socket.
 
 Roles, as FLIP's trust/omop-db/files/create_readonly_users.sql makes them
-(data-access.md): a NOLOGIN base role `omop_readonly_base` with CONNECT on the
+(docs/design/data-access.md): a NOLOGIN base role `omop_readonly_base` with CONNECT on the
 database, USAGE on schema omop, SELECT on all its tables and sequences and default
 privileges for future ones; CREATE (schema, database) and INSERT/UPDATE/DELETE/
 TRUNCATE revoked; a LOGIN role (default `data_analyst_reader`) in it, with a random

@@ -4,11 +4,11 @@ Starts a cluster with tests/omop/pg.py, loads cdm54.sql + fixture.sql, and check
 the read-only role is made and confined as FLIP makes it (CONNECTION LIMIT 5,
 statement_timeout 300s, no CREATE in omop or public, no writes, no pg_authid); the
 login role gets in over TCP with its password and only so; the hand-written answers
-of fixture_expected.py agree with the data (a plain Python reference of data-access.md's
-statistics over the raw rows, at thresholds 10 and 3); tests/omop/gen is deterministic
-(two loads of N=1000 give the same md5 of each table) and plausible; and stopping
-leaves no process behind. Under 60 s. With FLIP_OMOP_BIG=1 it also times gen with
-1,000,000 persons.
+of fixture_expected.py agree with the data (a plain Python reference of
+docs/design/data-access.md's statistics over the raw rows, at thresholds 10 and 3);
+tests/omop/gen is deterministic (two loads of N=1000 give the same md5 of each table)
+and plausible; and stopping leaves no process behind. Under 60 s. With FLIP_OMOP_BIG=1
+it also times gen with 1,000,000 persons.
 
 Run alone with `python3 -m unittest -v tests/omop/test_pg_harness.py`; tests/run.py
 runs it through tests/integration/test_omop_harness.py.
@@ -49,8 +49,9 @@ def _sql_list(values):
 
 
 class Reference:
-    """data-access.md's statistics computed the plain way: every row into Python, the
-    age and sex groups by SQL over omop.person. Used only to check fixture_expected."""
+    """docs/design/data-access.md's statistics computed the plain way: every row into
+    Python, the age and sex groups by SQL over omop.person. Used only to check
+    fixture_expected."""
 
     def __init__(self, pg, db):
         self.pg, self.db = pg, db

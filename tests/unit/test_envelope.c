@@ -1,5 +1,5 @@
 /*
- * test_envelope - the AES-256-GCM payload envelope against hub-protocol.md: the
+ * test_envelope - the AES-256-GCM payload envelope against docs/design/hub-protocol.md: the
  * known-answer vector shared by all FLIP services, round trips, every malformed
  * envelope the strict checks must refuse (one test each), and tag failures.
  */

@@ -1,5 +1,5 @@
 /*
- * test_spool - the spool's rules from ARCHITECTURE.md, one mechanism at a time:
+ * test_spool - the spool's rules from docs/design/ARCHITECTURE.md, one mechanism at a time:
  * spool_open (seven 0700 state directories; a root others can write or enter, a
  * root owned by someone else or reached through a symlink is refused), the
  * program locks, sequence numbers (consecutive across calls and reopens, a damaged

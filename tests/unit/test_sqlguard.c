@@ -1,6 +1,6 @@
 /*
- * test_sqlguard - the SQL guard: every attack of quality.md refused with its own
- * message, every refused function family of data-access.md, and the accepted
+ * test_sqlguard - the SQL guard: every attack of docs/design/quality.md refused with its own
+ * message, every refused function family of docs/design/data-access.md, and the accepted
  * cohort shapes with the exact SQL that will run. Every accepted text must pass
  * the guard again unchanged (check(check(x)) == check(x)).
  */
@@ -449,7 +449,7 @@ static void test_nesting(void **state)
 	free(sql);
 }
 
-/* one test per refused family of data-access.md */
+/* one test per refused family of docs/design/data-access.md */
 static void test_family_pg_read_binary_file(void **state)
 {
 	function_refused("pg_read_binary_file", "'/etc/passwd'");

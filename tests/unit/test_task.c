@@ -1,5 +1,5 @@
 /*
- * test_task - the seven task types and their payload schemas (hub-protocol.md,
+ * test_task - the seven task types and their payload schemas (docs/design/hub-protocol.md,
  * "Task types"): every type's valid payload, then every field missing, of the
  * wrong type and null; caps, UTF-8, UUIDs, users[] items, extra keys.
  */
