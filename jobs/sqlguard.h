@@ -96,5 +96,6 @@
 
 char *sqlguard_check(const char *sql, char *err, size_t errlen);
 int sqlguard_function_allowed(const char *name);
+int sqlguard_function_denied(const char *name);
 
 #endif

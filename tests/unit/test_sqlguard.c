@@ -578,6 +578,77 @@ static void test_allow_list(void **state)
 	refused("SELECT \"COUNT\"(*) FROM person", "Function 'COUNT' is not allowed.");
 }
 
+/* --- attribute notation, casts, SQL held in strings (issue 9) --- */
+
+static void test_field_selection_is_a_function_call(void **state)
+{
+	/* PostgreSQL resolves (x).f to f(x) when x has no field f */
+	refused("SELECT (lower('server_version')).current_setting FROM person",
+		"Function 'current_setting' is not allowed.");
+	refused("SELECT (3.0::float8).pg_sleep FROM person", "Function 'pg_sleep' is not allowed.");
+	refused("SELECT person_id FROM person WHERE (lower('/etc/passwd')).pg_read_file IS NOT NULL",
+		"Function 'pg_read_file' is not allowed.");
+	refused("SELECT ('select rolname from pg_roles'::text).ts_stat FROM person",
+		"Function 'ts_stat' is not allowed.");
+	refused("SELECT (person_id).lower FROM person", "Function 'lower' is not allowed.");
+	refused("SELECT (ARRAY[person_id])[1].x FROM person", "Function 'x' is not allowed.");
+	refused("SELECT (row(1, 2)).f1 FROM person", "Function 'f1' is not allowed.");
+	/* four names are never a column: schema.table.column.field at most three */
+	refused("SELECT omop.person.person_id.lower FROM person",
+		"The column 'omop.person.person_id.lower' does not exist.");
+	refused("SELECT public.person.person_id FROM person",
+		"The column 'public.person.person_id' does not exist.");
+}
+
+static void test_casts_only_to_plain_types(void **state)
+{
+	refused("SELECT person_id FROM person WHERE ('\"' || person_source_value || '\"')::regclass "
+		"IS NOT NULL AND person_id = 7",
+		"Cast to type 'regclass' is not allowed.");
+	refused("SELECT CAST(person_source_value AS regtype) FROM person",
+		"Cast to type 'regtype' is not allowed.");
+	refused("SELECT person_source_value::regproc FROM person", "Cast to type 'regproc' is not allowed.");
+	refused("SELECT 'x'::regnamespace FROM person", "Cast to type 'regnamespace' is not allowed.");
+	refused("SELECT person_source_value::json FROM person", "Cast to type 'json' is not allowed.");
+	refused("SELECT person_source_value::jsonb FROM person", "Cast to type 'jsonb' is not allowed.");
+	refused("SELECT person_source_value::xml FROM person", "Cast to type 'xml' is not allowed.");
+	refused("SELECT person_source_value::pg_catalog.regclass FROM person",
+		"Cast to type 'regclass' is not allowed.");
+	refused("SELECT person_source_value::public.mytype FROM person",
+		"Cast to type 'public.mytype' is not allowed.");
+	refused("SELECT person_source_value::tsvector FROM person",
+		"Cast to type 'tsvector' is not allowed.");
+	/* plain types stay fine, arrays of them too */
+	accepted("SELECT person_id::text, year_of_birth::numeric(6, 1), '2020-01-01'::date, "
+		 "CAST(person_id AS bigint), '{1,2}'::int[], true::boolean, "
+		 "'00000000-0000-0000-0000-000000000000'::uuid, interval '1 year', "
+		 "birth_datetime::timestamptz, person_source_value::varchar(10) FROM person",
+		 "SELECT person_id::text, year_of_birth::numeric(6, 1), '2020-01-01'::date, "
+		 "person_id::bigint, '{1,2}'::int[], true::boolean, "
+		 "'00000000-0000-0000-0000-000000000000'::uuid, '1 year'::interval, "
+		 "birth_datetime::timestamptz, person_source_value::varchar(10) FROM omop.person");
+}
+
+static void test_sql_in_a_string_denied(void **state)
+{
+	static const char *const deny[] = {
+		"ts_stat", "ts_rewrite", "query_to_xml", "query_to_xml_and_xmlschema",
+		"table_to_xml", "cursor_to_xml", "schema_to_xml", "database_to_xml", "xpath",
+		"xpath_exists", "xmlparse", "query_to_json",
+	};
+
+	for (size_t i = 0; i < sizeof(deny) / sizeof(deny[0]); i++) {
+		assert_false(sqlguard_function_allowed(deny[i]));
+		assert_true(sqlguard_function_denied(deny[i]));
+	}
+	assert_true(sqlguard_function_denied("pg_read_file"));
+	assert_true(sqlguard_function_denied("lo_import"));
+	assert_true(sqlguard_function_denied("dblink_exec"));
+	assert_false(sqlguard_function_denied("lower"));
+	refused("SELECT * FROM ts_stat('select rolname::tsvector from pg_roles')",
+		"Function 'ts_stat' is not allowed.");
+}
+
 /* --- LIMIT and OFFSET --- */
 
 static void test_limit_case(void **state)
@@ -848,6 +919,9 @@ int main(void)
 		cmocka_unit_test(test_family_has_privilege),
 		cmocka_unit_test(test_family_pg_in_general),
 		cmocka_unit_test(test_allow_list),
+		cmocka_unit_test(test_field_selection_is_a_function_call),
+		cmocka_unit_test(test_casts_only_to_plain_types),
+		cmocka_unit_test(test_sql_in_a_string_denied),
 		cmocka_unit_test(test_limit_case),
 		cmocka_unit_test(test_limit_subquery),
 		cmocka_unit_test(test_offset_case),
