@@ -159,5 +159,33 @@ class TestFakeSubjectsNeverFreeze(DisclosureCase):
                     self.assertEqual(got["record_count"], rows)
 
 
+class TestRevokeScript(DisclosureCase):
+    """docs/security-revoke.sql on a real cluster: flipctl doctor names the risky
+    functions the login role can execute before, and none after (its own cluster:
+    the REVOKE changes the database)."""
+
+    def functions_line(self):
+        p = self.node.flipctl("doctor")
+        lines = [x for x in p.stdout.splitlines() if x.split()[1:2] == ["omop-functions"]]
+        self.assertEqual(len(lines), 1, p.stdout + p.stderr)
+        self.assertNotIn(self.pg.password, p.stdout + p.stderr)
+        return lines[0]
+
+    def test_doctor_names_them_until_the_script_runs(self):
+        before = self.functions_line()
+        self.assertRegex(before, r"^ok\s+omop-functions\s+\d+ risky functions still executable")
+        for name in ("pg_sleep", "current_setting", "set_config", "ts_stat", "query_to_xml"):
+            self.assertIn(name, before)
+        self.pg.psql_file(os.path.join(HERE, "..", "..", "docs", "security-revoke.sql"))
+        after = self.functions_line()
+        self.assertRegex(after, r"^ok\s+omop-functions\s+none of the risky functions is "
+                         r"executable by ")
+        # the role still does its job: a cohort runs and is released
+        tid, p = self.cohort_task(QUERIES["Q_ALL"].sql)
+        self.run_all()
+        kind, got = self.outcome(tid, p)
+        self.assertEqual((kind, got["suppressed"]), ("cohort", False))
+
+
 if __name__ == "__main__":
     unittest.main()
