@@ -9,6 +9,7 @@
 #include "cohort_stats.h"
 
 #include "log.h"
+#include "sqlresolve.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,19 +23,36 @@ int cohort_columns(struct omop *db, const char *checked_sql, struct cohort_colum
 	PGresult *res;
 	int rc;
 
+	const struct omop_catalog *cat;
+	struct sqlresolve_output lin = {-1, NULL};
+	char err[sizeof(e->message) - 8];
+
 	memset(c, 0, sizeof(*c));
 	c->person = c->accession = -1;
+	/* the guard's second stage, before the query runs at all (one catalog read a job) */
+	if ((rc = omop_catalog(db, &cat, e)) != OMOP_OK)
+		return rc;
+	if (sqlresolve_check(checked_sql, cat, &lin, err, sizeof(err)) < 0) {
+		memset(e, 0, sizeof(*e));
+		snprintf(e->message, sizeof(e->message), "400: %s", err);
+		e->status = 400;
+		return OMOP_FAILED;
+	}
 	if (asprintf(&sql, "SELECT * FROM (%s) AS flip_cohort LIMIT 0", checked_sql) < 0) {
+		sqlresolve_output_free(&lin);
 		snprintf(e->message, sizeof(e->message), "500: internal_error");
 		e->status = 500;
 		return OMOP_FAILED;
 	}
 	rc = omop_query(db, sql, 0, NULL, &res, e);
 	free(sql);
-	if (rc != OMOP_OK)
+	if (rc != OMOP_OK) {
+		sqlresolve_output_free(&lin);
 		return rc;
+	}
 	c->n = PQnfields(res);
 	if (c->n > COHORT_MAX_COLUMNS) {
+		sqlresolve_output_free(&lin);
 		PQclear(res);
 		snprintf(e->message, sizeof(e->message), "400: The cohort has more than %d columns.",
 			 COHORT_MAX_COLUMNS);
@@ -57,6 +75,13 @@ int cohort_columns(struct omop *db, const char *checked_sql, struct cohort_colum
 			c->accession = i;
 	}
 	PQclear(res);
+	/* subjects count only by lineage; a column count the resolver disagrees with: none */
+	if (lin.n == c->n) {
+		c->person_countable = c->person >= 0 && lin.lineage[c->person] == SQLRESOLVE_PERSON;
+		c->accession_countable = c->accession >= 0 &&
+					 lin.lineage[c->accession] == SQLRESOLVE_ACCESSION;
+	}
+	sqlresolve_output_free(&lin);
 	for (int i = 0; i < c->n; i++)
 		if (c->names == NULL || c->names[i] == NULL) {
 			cohort_columns_free(c);
@@ -87,12 +112,17 @@ static void cohort_open_cte(FILE *f, const char *checked_sql, const struct cohor
 	fputs("))", f);
 }
 
-/* cohort_subject_expr - the subject count: persons, or persons behind the accessions */
+/*
+ * cohort_subject_expr - the subject count: persons, or persons behind the accessions,
+ * and only when the column is countable by lineage; else undetermined (NULL)
+ */
 static void cohort_subject_expr(FILE *f, const struct cohort_columns *c)
 {
-	if (c->person >= 0)
+	if (c->person >= 0 && !c->person_countable)
+		fputs("NULL::bigint", f);
+	else if (c->person >= 0)
 		fputs("(SELECT count(*) FROM persons)", f);
-	else if (c->accession >= 0)
+	else if (c->accession >= 0 && c->accession_countable)
 		fprintf(f, "(SELECT count(DISTINCT io.person_id) FROM omop.image_occurrence io "
 			   "WHERE io.accession_id IN (SELECT c%d::text FROM cohort WHERE c%d IS NOT NULL))",
 			c->accession, c->accession);
@@ -116,7 +146,7 @@ char *cohort_subject_sql(const char *checked_sql, const struct cohort_columns *c
 	if (f == NULL)
 		return NULL;
 	cohort_open_cte(f, checked_sql, c);
-	if (c->person >= 0)
+	if (c->person >= 0 && c->person_countable)
 		cohort_persons_cte(f, c);
 	fputs(" SELECT ", f);
 	cohort_subject_expr(f, c);
@@ -259,6 +289,13 @@ int cohort_stats_compute(struct omop *db, const char *checked_sql, long threshol
 	st->subject_count = -1;
 	if ((rc = cohort_columns(db, checked_sql, &c, e)) != OMOP_OK)
 		return rc;
+	if (!c.person_countable && !(c.person < 0 && c.accession_countable)) {
+		/* no subject to count (no such column, or made-up ids): never released, and
+		 * the cohort is not even run; the answer is the genuine zero's bytes */
+		st->data = json_array();
+		st->suppressed = 1;
+		goto out;
+	}
 	sql = cohort_stats_sql(checked_sql, &c);
 	counts = calloc((size_t)c.n + 1, sizeof(*counts));
 	if (sql == NULL || counts == NULL) {

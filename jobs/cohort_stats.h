@@ -13,11 +13,25 @@
  *	void cohort_columns_free(struct cohort_columns *c);
  *
  * DESCRIPTION
- *	cohort_columns() describes the checked query (SELECT * ... LIMIT 0): its column
- *	names, types and which to keep (the first of duplicate names), and where the
- *	person_id and accession_id columns are (-1 when absent).
+ *	cohort_columns() first runs the guard's second stage (sqlresolve) on the checked
+ *	query against the OMOP catalog (omop_catalog(): read once per connection): a
+ *	refusal is OMOP_FAILED with "400: <detail>" and nothing has run. Then it
+ *	describes the query (SELECT * ... LIMIT 0): its column names, types and which
+ *	to keep (the first of duplicate names), where the person_id and accession_id
+ *	columns are (-1 when absent), and whether they are countable by lineage
+ *	(data-access.md "Subjects"): person_countable when person_id is a bare
+ *	reference to an OMOP person_id column, accession_countable when accession_id
+ *	is a bare reference to omop.image_occurrence.accession_id.
  *
- *	cohort_stats_compute() runs one statement over `(<checked_sql>)` whose columns
+ *	The subject count exists only for a countable column: a person_id column that
+ *	is not countable makes the count undetermined (NULL) whatever else the cohort
+ *	has, so cohort_subject_sql() returns NULL for it and every caller that
+ *	compares the count with a threshold refuses. A snapshot must also refuse
+ *	a cohort with !person_countable and !accession_countable before storing any
+ *	membership.
+ *
+ *	cohort_stats_compute() answers an uncountable cohort with the suppressed zero
+ *	at once, without running it. Otherwise it runs one statement over `(<checked_sql>)` whose columns
  *	are renamed positionally (so duplicate names cannot make a reference ambiguous),
  *	with the cohort materialised once: the row count, the non-null count of every
  *	column, the subject count (distinct person_id; else the distinct persons of
@@ -58,6 +72,8 @@ struct cohort_columns {
 	unsigned int *types;	/* PostgreSQL type OIDs */
 	int *keep;		/* 1 for the first column of each name */
 	int person, accession;	/* column index, -1 when absent */
+	int person_countable;	/* person_id is a bare reference to an OMOP person_id */
+	int accession_countable;	/* accession_id is a bare omop.image_occurrence.accession_id */
 };
 
 struct cohort_stats {

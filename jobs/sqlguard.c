@@ -74,6 +74,33 @@ static const char *const allowed_functions[] = {
 	"generate_series", "unnest",
 };
 
+/*
+ * The deny-list, which wins over the allow-list: functions that run SQL held in a
+ * string (ts_stat, ts_rewrite, query_to_* and the other *_to_xml, xpath on built
+ * XML), and the families no cohort query needs and that reach files, the server
+ * or other databases. Checked by exact name, then by prefix, then by substring.
+ */
+static const char *const denied_functions[] = {"ts_stat", "ts_rewrite", "xpath",
+					       "xpath_exists", "current_setting", "set_config",
+					       "version"};
+static const char *const denied_prefixes[] = {"pg_", "lo_", "dblink", "query_to_",
+					      "cursor_to_", "table_to_", "schema_to_",
+					      "database_to_", "has_", "txid_", "inet_"};
+static const char *const denied_substrings[] = {"xml"};
+
+/*
+ * The types a cast may name (the last name, as folded; pg_catalog the only schema
+ * allowed): numbers, text, dates and times, boolean, uuid, and arrays of them.
+ * Not reg* (a regclass cast looks a string up in the catalog and quotes it back
+ * in the error), not json/jsonb/xml (parse errors quote the value), not the rest.
+ */
+static const char *const cast_types[] = {
+	"int2", "int4", "int8", "smallint", "integer", "int", "bigint", "numeric", "decimal",
+	"float4", "float8", "real", "double precision", "text", "varchar", "bpchar", "char",
+	"character", "character varying", "date", "time", "timetz", "timestamp", "timestamptz",
+	"interval", "bool", "boolean", "uuid",
+};
+
 /* the set-returning functions that may stand in FROM */
 static const char *const from_functions[] = {"generate_series", "unnest"};
 
@@ -100,12 +127,9 @@ static const ProtobufCMessageDescriptor *const plain_types[] = {
 	&pg_query__a__const__descriptor,
 	&pg_query__a__star__descriptor,
 	&pg_query__a__indices__descriptor,
-	&pg_query__a__indirection__descriptor,
 	&pg_query__a__array_expr__descriptor,
 	&pg_query__res_target__descriptor,
-	&pg_query__column_ref__descriptor,
 	&pg_query__alias__descriptor,
-	&pg_query__type_cast__descriptor,
 	&pg_query__type_name__descriptor,
 	&pg_query__collate_clause__descriptor,
 	&pg_query__bool_expr__descriptor,
@@ -152,10 +176,27 @@ static int in_list(const char *name, const char *const *list, size_t n)
 	return 0;
 }
 
+/* sqlguard_function_denied - on the deny-list, whatever the allow-list says */
+int sqlguard_function_denied(const char *name)
+{
+	if (name == NULL)
+		return 1;
+	if (in_list(name, denied_functions, NELEM(denied_functions)))
+		return 1;
+	for (size_t i = 0; i < NELEM(denied_prefixes); i++)
+		if (strncmp(name, denied_prefixes[i], strlen(denied_prefixes[i])) == 0)
+			return 1;
+	for (size_t i = 0; i < NELEM(denied_substrings); i++)
+		if (strstr(name, denied_substrings[i]) != NULL)
+			return 1;
+	return 0;
+}
+
 /* sqlguard_function_allowed - the one allow-list, for tests and docs */
 int sqlguard_function_allowed(const char *name)
 {
-	return name != NULL && in_list(name, allowed_functions, NELEM(allowed_functions));
+	return name != NULL && in_list(name, allowed_functions, NELEM(allowed_functions)) &&
+	       !sqlguard_function_denied(name);
 }
 
 /* guard_fail - record the first failure; later ones are ignored */
@@ -564,6 +605,83 @@ static void check_table_sample(struct guard *g, PgQuery__RangeTableSample *ts,
 	walk_fields(g, &ts->base, sc, NULL);
 }
 
+/* check_type_cast - casts only to the plain types of cast_types (and arrays of them) */
+static void check_type_cast(struct guard *g, PgQuery__TypeCast *tc, const struct scope *sc)
+{
+	const PgQuery__TypeName *t = tc->type_name;
+	const char *schema = NULL, *name = NULL;
+	char shown[160];
+
+	if (t == NULL || t->n_names < 1 || t->n_names > 2 || t->setof || t->pct_type) {
+		guard_fail(g, MSG_VALIDATE);
+		return;
+	}
+	name = node_string(t->names[t->n_names - 1]);
+	if (t->n_names == 2)
+		schema = node_string(t->names[0]);
+	if (name == NULL || (t->n_names == 2 && schema == NULL)) {
+		guard_fail(g, MSG_VALIDATE);
+		return;
+	}
+	if ((schema != NULL && strcmp(schema, "pg_catalog") != 0) ||
+	    !in_list(name, cast_types, NELEM(cast_types))) {
+		if (schema != NULL && strcmp(schema, "pg_catalog") != 0)
+			snprintf(shown, sizeof(shown), "%.70s.%.70s", schema, name);
+		else
+			snprintf(shown, sizeof(shown), "%s", name);
+		fail_ident(g, "Cast to type '%s' is not allowed.", shown);
+		return;
+	}
+	walk_fields(g, &tc->base, sc, NULL);
+}
+
+/*
+ * check_indirection - (expr).f is f(expr) to PostgreSQL unless expr has a field f;
+ * no cohort needs a field selection (OMOP has no composite columns; p.col is a
+ * column reference, not this), so every one is refused as the function it may
+ * be. Subscripts ([1], [1:2]) are fine.
+ */
+static void check_indirection(struct guard *g, PgQuery__AIndirection *ind, const struct scope *sc)
+{
+	for (size_t i = 0; i < ind->n_indirection; i++) {
+		const PgQuery__Node *n = ind->indirection[i];
+		const char *f = node_string(n);
+		if (f != NULL) {
+			fail_ident(g, "Function '%s' is not allowed.", f);
+			return;
+		}
+		if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_A_INDICES) {
+			guard_fail(g, MSG_VALIDATE);	/* (expr).* */
+			return;
+		}
+	}
+	walk_fields(g, &ind->base, sc, NULL);
+}
+
+/*
+ * check_column_ref - at most table.column, or omop.table.column: a longer name is
+ * a field selection on a column (a function call to PostgreSQL when the field
+ * does not exist). Whether the table has the column is the second stage's work
+ * (sqlresolve), which knows the catalog.
+ */
+static void check_column_ref(struct guard *g, PgQuery__ColumnRef *cr, const struct scope *sc)
+{
+	char shown[256];
+	size_t j = 0;
+	const char *first = cr->n_fields > 0 ? node_string(cr->fields[0]) : NULL;
+
+	if (cr->n_fields <= 2 || (cr->n_fields == 3 && first != NULL && strcmp(first, "omop") == 0)) {
+		walk_fields(g, &cr->base, sc, NULL);
+		return;
+	}
+	shown[0] = '\0';
+	for (size_t i = 0; i < cr->n_fields && j + 1 < sizeof(shown); i++) {
+		const char *f = node_string(cr->fields[i]);
+		j += (size_t)snprintf(shown + j, sizeof(shown) - j, "%s%s", i ? "." : "", f ? f : "*");
+	}
+	fail_ident(g, "The column '%s' does not exist.", shown);
+}
+
 /* plain_type - the descriptor is one of the harmless node types */
 static int plain_type(const ProtobufCMessageDescriptor *d)
 {
@@ -604,7 +722,13 @@ static void walk_msg(struct guard *g, ProtobufCMessage *m, const struct scope *s
 		PgQuery__SortBy *sb = (PgQuery__SortBy *)m;
 		check_operator(g, sb->use_op, sb->n_use_op);
 		walk_fields(g, m, sc, NULL);
-	} else if (d == &pg_query__sqlvalue_function__descriptor)
+	} else if (d == &pg_query__type_cast__descriptor)
+		check_type_cast(g, (PgQuery__TypeCast *)m, sc);
+	else if (d == &pg_query__a__indirection__descriptor)
+		check_indirection(g, (PgQuery__AIndirection *)m, sc);
+	else if (d == &pg_query__column_ref__descriptor)
+		check_column_ref(g, (PgQuery__ColumnRef *)m, sc);
+	else if (d == &pg_query__sqlvalue_function__descriptor)
 		check_sql_value(g, (const PgQuery__SQLValueFunction *)m);
 	else if (d == &pg_query__range_table_sample__descriptor)
 		check_table_sample(g, (PgQuery__RangeTableSample *)m, sc);

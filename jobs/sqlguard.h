@@ -6,6 +6,7 @@
  *
  *	char *sqlguard_check(const char *sql, char *err, size_t errlen);
  *	int sqlguard_function_allowed(const char *name);
+ *	int sqlguard_function_denied(const char *name);
  *
  * DESCRIPTION
  *	sqlguard_check() parses sql with libpg_query (the real PostgreSQL 15 parser),
@@ -37,8 +38,22 @@
  *	   the built-in BERNOULLI and SYSTEM methods. CURRENT_DATE, CURRENT_TIME,
  *	   CURRENT_TIMESTAMP, LOCALTIME(STAMP) are fine; CURRENT_USER, SESSION_USER,
  *	   USER, CURRENT_ROLE, CURRENT_CATALOG, CURRENT_SCHEMA are refused like the
- *	   functions they are. COALESCE, NULLIF, GREATEST, LEAST, CASE and casts are
- *	   not function calls and are fine.
+ *	   functions they are. COALESCE, NULLIF, GREATEST, LEAST and CASE are not
+ *	   function calls and are fine. A deny-list wins over the allow-list
+ *	   (sqlguard_function_denied): functions that run SQL held in a string
+ *	   (ts_stat, ts_rewrite, query_to_*, anything *xml*, xpath) and the pg_*,
+ *	   lo_*, dblink*, has_*, txid_*, inet_* families, current_setting,
+ *	   set_config, version.
+ *	   Attribute notation: PostgreSQL reads (expr).f as f(expr) when expr has no
+ *	   field f, so every field selection is refused as "Function 'f' is not
+ *	   allowed." (OMOP has no composite columns; write p.col, not (p).col), and a
+ *	   column reference longer than table.column, other than omop.table.column,
+ *	   is "The column '<name>' does not exist.". Whether table.column names a real
+ *	   column is checked by the second stage (sqlresolve.h) against the catalog.
+ *	   Casts only to plain types: integers, numeric, floats, text, varchar, char,
+ *	   date, time[tz], timestamp[tz], interval, boolean, uuid (and arrays of
+ *	   them), bare or in pg_catalog; anything else, reg* and json/jsonb/xml
+ *	   first, is "Cast to type '<name>' is not allowed.".
  *	7. LIMIT and OFFSET, in every query level, are absent, ALL, or an integer
  *	   literal (FETCH FIRST n ROWS included).
  *	8. Any node type not known to be safe in a SELECT is refused by name
@@ -50,8 +65,9 @@
  *	validate query.". So sqlguard_check(sqlguard_check(x)) == sqlguard_check(x).
  *
  *	sqlguard_function_allowed() says whether a function name (as folded by the
- *	parser) is on the allow-list; the list is one static table in sqlguard.c,
- *	grouped by kind, and nowhere else.
+ *	parser) is on the allow-list and not on the deny-list; the lists are static
+ *	tables in sqlguard.c, grouped by kind, and nowhere else.
+ *	sqlguard_function_denied() says whether it is on the deny-list.
  *
  * DIAGNOSTICS
  *	sqlguard_check() returns the checked SQL (malloc'd, the caller frees), or
@@ -72,6 +88,8 @@
  *	  Only generate_series and unnest are allowed in FROM.
  *	  Schema-qualified function calls are not allowed.
  *	  Schema-qualified operators are not allowed.
+ *	  Cast to type '<type>' is not allowed.
+ *	  The column '<name>' does not exist.
  *	  Tablesample method '<name>' is not allowed.
  *	  LIMIT must be a literal integer.
  *	  OFFSET must be a literal integer.
@@ -96,5 +114,6 @@
 
 char *sqlguard_check(const char *sql, char *err, size_t errlen);
 int sqlguard_function_allowed(const char *name);
+int sqlguard_function_denied(const char *name);
 
 #endif

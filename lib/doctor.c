@@ -195,6 +195,65 @@ static const char SCHEMA_READABLE[] =
 	" + (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('omop.image_occurrence')"
 	"    AND attname = 'accession_id' AND NOT attisdropped)::int";
 
+/*
+ * The functions a hostile cohort query would want (files, settings, sleeps, other
+ * sessions, SQL held in a string, other databases). The SQL guard refuses every
+ * one whatever the database allows; this is the defence in depth the DBA adds with
+ * docs/security-revoke.sql, which revokes EXECUTE on the same names. Keep the two
+ * lists together.
+ */
+static const char RISKY_FUNCTIONS[] =
+	"{pg_read_file,pg_read_binary_file,pg_ls_dir,pg_stat_file,pg_ls_logdir,pg_ls_waldir,"
+	"lo_import,lo_export,lo_get,lo_open,lo_from_bytea,query_to_xml,"
+	"query_to_xml_and_xmlschema,query_to_xmlschema,table_to_xml,cursor_to_xml,"
+	"schema_to_xml,database_to_xml,xpath,ts_stat,ts_rewrite,current_setting,set_config,"
+	"pg_sleep,pg_sleep_for,pg_sleep_until,pg_terminate_backend,pg_cancel_backend,"
+	"pg_advisory_lock,pg_advisory_xact_lock,pg_notify,version,inet_server_addr,"
+	"inet_client_addr,pg_backend_pid,txid_current,pg_current_xact_id}";
+
+/* which of them (and any dblink*) the role can execute, by name, one row each */
+static const char RISKY_EXECUTABLE[] =
+	"SELECT p.proname FROM pg_proc p WHERE (p.proname = ANY ($1::text[])"
+	" OR p.proname LIKE 'dblink%') AND has_function_privilege(p.oid, 'EXECUTE')"
+	" GROUP BY p.proname ORDER BY p.proname";
+
+/* doctor_functions - the risky functions the login role can still execute */
+static void doctor_functions(struct doctor *d, struct omop *db, const struct config *cfg)
+{
+	const char *const params[] = {RISKY_FUNCTIONS};
+	struct omop_error e;
+	PGresult *res;
+	int n;
+
+	if (omop_query(db, RISKY_EXECUTABLE, 1, params, &res, &e) != OMOP_OK) {
+		doctor_say(d, DOCTOR_FAIL, "omop-functions", "cannot read function privileges: %s",
+			   e.message);
+		return;
+	}
+	n = PQntuples(res);
+	if (n == 0) {
+		doctor_say(d, DOCTOR_OK, "omop-functions", "none of the risky functions is "
+			   "executable by %s", cfg->omop_user);
+	} else {
+		/* a report, not a failure: the guard refuses them all; this is depth */
+		char list[1024];
+		size_t j = 0;
+		list[0] = '\0';
+		for (int i = 0; i < n && j + 1 < sizeof(list); i++) {
+			int w = snprintf(list + j, sizeof(list) - j, "%s%s", i ? ", " : "",
+					 PQgetvalue(res, i, 0));
+			if (w < 0)
+				break;
+			j += (size_t)w;
+		}
+		doctor_say(d, DOCTOR_OK, "omop-functions", "%d risky functions still executable by "
+			   "%s (the SQL guard refuses them; for defence in depth run "
+			   "docs/security-revoke.sql as the database owner): %s", n, cfg->omop_user,
+			   list);
+	}
+	PQclear(res);
+}
+
 void doctor_omop(struct doctor *d, const struct config *cfg)
 {
 	struct omop db;
@@ -258,6 +317,7 @@ void doctor_omop(struct doctor *d, const struct config *cfg)
 		else
 			doctor_say(d, DOCTOR_FAIL, "omop-vocab", "%s", e.message);
 	}
+	doctor_functions(d, &db, cfg);
 	omop_close(&db);
 }
 

@@ -35,7 +35,12 @@
  *	or TRUNCATE on any table it can see, no CREATE on the database or the omop
  *	schema); the omop schema with person and image_occurrence (and its
  *	accession_id) readable; the vocabulary loaded (concept and concept_ancestor
- *	not empty: an empty vocabulary makes every concept join return nothing).
+ *	not empty: an empty vocabulary makes every concept join return nothing); and
+ *	which risky functions (files, settings, sleeps, other sessions, SQL held in a
+ *	string, dblink*: the list in doctor.c, the same as docs/security-revoke.sql)
+ *	the role can still EXECUTE, by name: an "ok" line either way, since the SQL
+ *	guard refuses them all and the REVOKE is defence in depth, but one that names
+ *	them until the DBA has run the script.
  *	"--" when no OMOP database is configured.
  *
  *	doctor_pacs(): a C-ECHO to PACS_AETITLE at PACS_HOST:PACS_DICOM_PORT as

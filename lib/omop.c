@@ -32,66 +32,70 @@ static int omop_transient_state(const char *s)
 }
 
 /*
- * omop_identifier - the quoted identifier in a PostgreSQL message: relation "omop.x"
- * does not exist -> x (the omop. prefix is ours: the guard added it); column
- * "p.y" or column p.y does not exist -> p.y. Only identifiers the researcher
- * wrote can appear here, never data.
+ * The error channel (docs/design/data-access.md "Error channel"). PostgreSQL quotes data values
+ * in its messages (invalid input syntax for type integer: "<value>", a regclass
+ * cast naming a missing relation, DETAIL and HINT lines), so what leaves this
+ * module is chosen by SQLSTATE alone from this fixed table: never a word of the
+ * server's text, not even an identifier it quotes (the guard names the ones the
+ * researcher wrote before anything runs).
  */
-static void omop_identifier(const char *msg, char *out, size_t outlen)
-{
-	const char *a = strchr(msg, '"'), *b = a ? strchr(a + 1, '"') : NULL;
+static const struct {
+	const char *state;	/* a full SQLSTATE, or a two-character class */
+	int status;
+	const char *detail;
+} omop_categories[] = {
+	{"57014", 504, "query_timeout"},
+	{"42P01", 400, "query_failed: undefined_table"},
+	{"42703", 400, "query_failed: undefined_column"},
+	{"42702", 400, "query_failed: ambiguous_column"},
+	{"42883", 400, "query_failed: undefined_function"},
+	{"42804", 400, "query_failed: type_mismatch"},
+	{"42846", 400, "query_failed: type_mismatch"},
+	{"42P18", 400, "query_failed: type_mismatch"},
+	{"42725", 400, "query_failed: type_mismatch"},
+	{"42501", 400, "query_failed: permission_denied"},
+	{"22012", 400, "query_failed: division_by_zero"},
+	{"42", 400, "query_failed: syntax"},
+	{"22", 400, "query_failed: invalid_value"},
+	{"21", 400, "query_failed: cardinality"},
+	{"54", 400, "query_failed: too_complex"},
+};
 
-	out[0] = 0;
-	if (a && b) {
-		a++;
-	} else if (strncmp(msg, "column ", 7) == 0) {
-		a = msg + 7;
-		b = strchr(a, ' ');
+/* omop_category - the fixed message of a SQLSTATE; "500: query_failed" otherwise */
+static void omop_category(const char *state, int *status, const char **detail)
+{
+	*status = 500;
+	*detail = "query_failed";
+	for (size_t i = 0; i < sizeof(omop_categories) / sizeof(omop_categories[0]); i++) {
+		const char *c = omop_categories[i].state;
+		if (strncmp(state, c, strlen(c)) == 0) {
+			*status = omop_categories[i].status;
+			*detail = omop_categories[i].detail;
+			return;
+		}
 	}
-	if (a == NULL || b == NULL || b <= a)
-		return;
-	if ((size_t)(b - a) > 5 && strncmp(a, "omop.", 5) == 0)
-		a += 5;
-	size_t n = (size_t)(b - a) < outlen - 1 ? (size_t)(b - a) : outlen - 1;
-	memcpy(out, a, n);
-	out[n] = 0;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)out[i] < 0x20 || out[i] == '\'')
-			out[i] = '?';
 }
 
 /* omop_classify - a failed result or connection into e; returns OMOP_TRANSIENT/FAILED */
 static int omop_classify(struct omop *db, const PGresult *res, struct omop_error *e)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	char ident[128], detail[256];
+	const char *detail;
+	char why[64];
+	int status;
 
 	snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", state ? state : "");
-	/* the raw text may quote values: debug level only
-	 * (docs/design/data-access.md, logging hygiene) */
-	log_debug("OMOP error %s: %s", e->sqlstate, primary ? primary : PQerrorMessage(db->conn));
 	if (state == NULL || PQstatus(db->conn) != CONNECTION_OK || omop_transient_state(state)) {
-		snprintf(detail, sizeof(detail), "OMOP database unavailable (SQLSTATE %s)",
+		snprintf(why, sizeof(why), "OMOP database unavailable (SQLSTATE %s)",
 			 state ? state : "connection lost");
-		omop_set(e, 0, detail);
+		omop_set(e, 0, why);
 		log_warn("OMOP database unavailable (SQLSTATE %s)", state ? state : "none");
 		return OMOP_TRANSIENT;
 	}
-	if (strcmp(state, "42P01") == 0) {
-		omop_identifier(primary ? primary : "", ident, sizeof(ident));
-		snprintf(detail, sizeof(detail), "The table '%s' does not exist.", ident);
-		omop_set(e, 400, detail);
-	} else if (strcmp(state, "42703") == 0) {
-		omop_identifier(primary ? primary : "", ident, sizeof(ident));
-		snprintf(detail, sizeof(detail), "The column '%s' does not exist.", ident);
-		omop_set(e, 400, detail);
-	} else if (strcmp(state, "57014") == 0) {
-		omop_set(e, 504, "query_timeout");
-	} else {
-		omop_set(e, 500, "query_failed");
-	}
-	log_info("OMOP query failed: SQLSTATE %s (%s)", state, e->message);
+	omop_category(state, &status, &detail);
+	omop_set(e, status, detail);
+	/* the SQLSTATE and the category only: the server's text can quote row values */
+	log_info("OMOP query failed: SQLSTATE %s (%s)", e->sqlstate, e->message);
 	return OMOP_FAILED;
 }
 
@@ -208,6 +212,75 @@ int omop_each_row(struct omop *db, const char *select, omop_row_fn row, void *ar
 	return rc;
 }
 
+/* omop_catalog_free - release a catalog (NULL is fine) */
+void omop_catalog_free(struct omop_catalog *cat)
+{
+	if (cat == NULL)
+		return;
+	for (int i = 0; i < cat->n; i++) {
+		for (int j = 0; j < cat->tables[i].ncols; j++)
+			free(cat->tables[i].cols[j]);
+		free(cat->tables[i].cols);
+		free(cat->tables[i].name);
+	}
+	free(cat->tables);
+	free(cat);
+}
+
+/* omop_catalog - the tables and columns of schema omop, read once per connection */
+int omop_catalog(struct omop *db, const struct omop_catalog **cat, struct omop_error *e)
+{
+	static const char sql[] =
+		"SELECT c.relname, a.attname FROM pg_catalog.pg_class c "
+		"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+		"JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid "
+		"WHERE n.nspname = 'omop' AND c.relkind IN ('r', 'v', 'm', 'p', 'f') "
+		"AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum";
+	struct omop_catalog *c;
+	PGresult *res;
+	int rc, rows, ok = 1;
+
+	if (db->catalog != NULL) {
+		*cat = db->catalog;
+		return OMOP_OK;
+	}
+	if ((rc = omop_query(db, sql, 0, NULL, &res, e)) != OMOP_OK)
+		return rc;
+	rows = PQntuples(res);
+	c = calloc(1, sizeof(*c));
+	if (c != NULL)
+		c->tables = calloc((size_t)rows + 1, sizeof(*c->tables));
+	for (int r = 0; c != NULL && c->tables != NULL && ok && r < rows; r++) {
+		const char *rel = PQgetvalue(res, r, 0);
+		struct omop_table *t = c->n > 0 ? &c->tables[c->n - 1] : NULL;
+		char **cols;
+
+		if (t == NULL || strcmp(t->name, rel) != 0) {
+			t = &c->tables[c->n++];
+			ok = (t->name = strdup(rel)) != NULL;
+		}
+		cols = ok ? realloc(t->cols, ((size_t)t->ncols + 1) * sizeof(*cols)) : NULL;
+		if (cols == NULL || (cols[t->ncols] = strdup(PQgetvalue(res, r, 1))) == NULL) {
+			if (cols != NULL)
+				t->cols = cols;
+			ok = 0;
+			break;
+		}
+		t->cols = cols;
+		t->ncols++;
+	}
+	PQclear(res);
+	if (c == NULL || c->tables == NULL || !ok) {
+		omop_catalog_free(c);
+		memset(e, 0, sizeof(*e));
+		omop_set(e, 500, "internal_error");
+		return OMOP_FAILED;
+	}
+	db->catalog = c;
+	*cat = c;
+	return OMOP_OK;
+}
+
 /* omop_close - end the transaction (nothing to commit: read only) and disconnect */
 void omop_close(struct omop *db)
 {
@@ -218,4 +291,6 @@ void omop_close(struct omop *db)
 	}
 	db->conn = NULL;
 	db->in_txn = 0;
+	omop_catalog_free(db->catalog);
+	db->catalog = NULL;
 }

@@ -9,6 +9,8 @@
  *		       PGresult **res, struct omop_error *e);
  *	int omop_each_row(struct omop *db, const char *select, omop_row_fn row, void *arg,
  *			  struct omop_error *e);
+ *	int omop_catalog(struct omop *db, const struct omop_catalog **cat, struct omop_error *e);
+ *	void omop_catalog_free(struct omop_catalog *cat);
  *	void omop_close(struct omop *db);
  *
  * DESCRIPTION
@@ -28,12 +30,31 @@
  *	OMOP_STOPPED at once and leaves e to the caller. The cursor lives in the job's
  *	transaction (one at a time; omop_close() ends it with the transaction).
  *
- *	Failures come back categorised in e, in the form the hub shows researchers
- *	(docs/design/data-access.md): an undefined table "400: The table '<name>' does not
- *	exist.", an undefined column "400: The column '<name>' does not exist.", the
- *	statement timeout "504: query_timeout", any other database error
- *	"500: query_failed". The raw driver text never reaches e; it goes to the
- *	debug log only (it can quote row values).
+ *	omop_catalog() reads the tables and columns of schema omop (pg_class and
+ *	pg_attribute, columns in their order) once per connection, inside the job's
+ *	transaction, and keeps them in db until omop_close(): the SQL guard's second
+ *	stage (sqlresolve) checks every column reference against it, so a job costs one
+ *	catalog read whatever number of statements it runs.
+ *
+ *	Failures come back categorised in e by SQLSTATE alone, as one of a fixed set of
+ *	messages (docs/design/data-access.md "Error channel"); no word of the server's text, which
+ *	can quote row values, reaches e, the log or anything built from them:
+ *	  504: query_timeout                      57014 (statement_timeout)
+ *	  400: query_failed: undefined_table      42P01
+ *	  400: query_failed: undefined_column     42703
+ *	  400: query_failed: ambiguous_column     42702
+ *	  400: query_failed: undefined_function   42883
+ *	  400: query_failed: type_mismatch        42804 42846 42P18 42725
+ *	  400: query_failed: permission_denied    42501
+ *	  400: query_failed: division_by_zero     22012
+ *	  400: query_failed: syntax               any other class 42
+ *	  400: query_failed: invalid_value        any other class 22 (bad input for a type,
+ *	                                          out of range, bad date ...)
+ *	  400: query_failed: cardinality          class 21
+ *	  400: query_failed: too_complex          class 54
+ *	  500: query_failed                       anything else
+ *	The table and column names a researcher mistyped are named by the guard
+ *	(sqlresolve), from the query's own text, before anything runs.
  *
  * DIAGNOSTICS
  *	OMOP_OK; OMOP_TRANSIENT when the database is unreachable, shutting down, out
@@ -53,9 +74,21 @@ enum { OMOP_OK = 0, OMOP_TRANSIENT = 1, OMOP_FAILED = 2, OMOP_STOPPED = 3 };
 
 typedef int (*omop_row_fn)(PGresult *res, int row, void *arg);
 
+struct omop_table {
+	char *name;
+	int ncols;
+	char **cols;		/* in attnum order */
+};
+
+struct omop_catalog {
+	int n;
+	struct omop_table *tables;	/* in the order read */
+};
+
 struct omop {
 	PGconn *conn;
 	int in_txn;
+	struct omop_catalog *catalog;	/* read once by omop_catalog() */
 };
 
 struct omop_error {
@@ -69,6 +102,8 @@ int omop_query(struct omop *db, const char *sql, int nparams, const char *const 
 	       PGresult **res, struct omop_error *e);
 int omop_each_row(struct omop *db, const char *select, omop_row_fn row, void *arg,
 		  struct omop_error *e);
+int omop_catalog(struct omop *db, const struct omop_catalog **cat, struct omop_error *e);
+void omop_catalog_free(struct omop_catalog *cat);
 void omop_close(struct omop *db);
 
 #endif

@@ -17,12 +17,152 @@
 #include <pg_query.h>
 
 #include "sqlguard.h"
+#include "sqlresolve.h"
 
 #define ONLY_SELECT "Only SELECT statements are allowed."
 #define ONE_STATEMENT "Exactly one SQL statement is allowed per request."
 #define QUALIFIED_FUNCTION "Schema-qualified function calls are not allowed."
 #define LIMIT_LITERAL "LIMIT must be a literal integer."
 #define OFFSET_LITERAL "OFFSET must be a literal integer."
+
+/*
+ * The catalog of the test fixture's schema omop (tests/omop/cdm54.sql), one table a
+ * string "table:col,col,...", as omop_catalog() would read it: the guard's second
+ * stage (sqlresolve) checks column references against it.
+ */
+static const char *const fixture_tables[] = {
+	"person:person_id,gender_concept_id,year_of_birth,month_of_birth,day_of_birth,bir"
+	"th_datetime,race_concept_id,ethnicity_concept_id,location_id,provider_id,care_si"
+	"te_id,person_source_value,gender_source_value,gender_source_concept_id,race_sour"
+	"ce_value,race_source_concept_id,ethnicity_source_value,ethnicity_source_concept_"
+	"id",
+	"observation_period:observation_period_id,person_id,observation_period_start_date"
+	",observation_period_end_date,period_type_concept_id",
+	"visit_occurrence:visit_occurrence_id,person_id,visit_concept_id,visit_start_date"
+	",visit_start_datetime,visit_end_date,visit_end_datetime,visit_type_concept_id,pr"
+	"ovider_id,care_site_id,visit_source_value,visit_source_concept_id,admitted_from_"
+	"concept_id,admitted_from_source_value,discharged_to_concept_id,discharged_to_sou"
+	"rce_value,preceding_visit_occurrence_id",
+	"condition_occurrence:condition_occurrence_id,person_id,condition_concept_id,cond"
+	"ition_start_date,condition_start_datetime,condition_end_date,condition_end_datet"
+	"ime,condition_type_concept_id,condition_status_concept_id,stop_reason,provider_i"
+	"d,visit_occurrence_id,visit_detail_id,condition_source_value,condition_source_co"
+	"ncept_id,condition_status_source_value",
+	"drug_exposure:drug_exposure_id,person_id,drug_concept_id,drug_exposure_start_dat"
+	"e,drug_exposure_start_datetime,drug_exposure_end_date,drug_exposure_end_datetime"
+	",verbatim_end_date,drug_type_concept_id,stop_reason,refills,quantity,days_supply"
+	",sig,route_concept_id,lot_number,provider_id,visit_occurrence_id,visit_detail_id"
+	",drug_source_value,drug_source_concept_id,route_source_value,dose_unit_source_va"
+	"lue",
+	"procedure_occurrence:procedure_occurrence_id,person_id,procedure_concept_id,proc"
+	"edure_date,procedure_datetime,procedure_end_date,procedure_end_datetime,procedur"
+	"e_type_concept_id,modifier_concept_id,quantity,provider_id,visit_occurrence_id,v"
+	"isit_detail_id,procedure_source_value,procedure_source_concept_id,modifier_sourc"
+	"e_value",
+	"measurement:measurement_id,person_id,measurement_concept_id,measurement_date,mea"
+	"surement_datetime,measurement_time,measurement_type_concept_id,operator_concept_"
+	"id,value_as_number,value_as_concept_id,unit_concept_id,range_low,range_high,prov"
+	"ider_id,visit_occurrence_id,visit_detail_id,measurement_source_value,measurement"
+	"_source_concept_id,unit_source_value,unit_source_concept_id,value_source_value,m"
+	"easurement_event_id,meas_event_field_concept_id",
+	"observation:observation_id,person_id,observation_concept_id,observation_date,obs"
+	"ervation_datetime,observation_type_concept_id,value_as_number,value_as_string,va"
+	"lue_as_concept_id,qualifier_concept_id,unit_concept_id,provider_id,visit_occurre"
+	"nce_id,visit_detail_id,observation_source_value,observation_source_concept_id,un"
+	"it_source_value,qualifier_source_value,value_source_value,observation_event_id,o"
+	"bs_event_field_concept_id",
+	"death:person_id,death_date,death_datetime,death_type_concept_id,cause_concept_id"
+	",cause_source_value,cause_source_concept_id",
+	"concept:concept_id,concept_name,domain_id,vocabulary_id,concept_class_id,standar"
+	"d_concept,concept_code,valid_start_date,valid_end_date,invalid_reason",
+	"vocabulary:vocabulary_id,vocabulary_name,vocabulary_reference,vocabulary_version"
+	",vocabulary_concept_id",
+	"concept_ancestor:ancestor_concept_id,descendant_concept_id,min_levels_of_separat"
+	"ion,max_levels_of_separation",
+	"image_occurrence:image_occurrence_id,person_id,procedure_occurrence_id,visit_occ"
+	"urrence_id,anatomic_site_concept_id,wadors_uri,local_path,image_occurrence_date,"
+	"image_study_uid,image_series_uid,modality_concept_id,accession_id",
+};
+static struct omop_catalog *catalog;
+
+/* fixture_catalog - fixture_tables as an omop_catalog (built once, freed in teardown) */
+static const struct omop_catalog *fixture_catalog(void)
+{
+	size_t n = sizeof(fixture_tables) / sizeof(fixture_tables[0]);
+
+	if (catalog != NULL)
+		return catalog;
+	catalog = calloc(1, sizeof(*catalog));
+	assert_non_null(catalog);
+	catalog->tables = calloc(n, sizeof(*catalog->tables));
+	assert_non_null(catalog->tables);
+	for (size_t i = 0; i < n; i++) {
+		struct omop_table *t = &catalog->tables[catalog->n++];
+		char *spec = strdup(fixture_tables[i]), *save = NULL;
+		char *colon = strchr(spec, ':');
+		assert_non_null(colon);
+		*colon = '\0';
+		t->name = strdup(spec);
+		for (char *c = strtok_r(colon + 1, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
+			t->cols = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof(*t->cols));
+			t->cols[t->ncols++] = strdup(c);
+		}
+		free(spec);
+	}
+	return catalog;
+}
+
+/* stage2 - guard then resolver; 0 with the lineage as "P", "A", "O" per column, or -1 */
+static int stage2(const char *sql, char *lineage, size_t len, char *err, size_t errlen)
+{
+	struct sqlresolve_output o;
+	char *out = sqlguard_check(sql, err, errlen);
+	int rc;
+
+	if (out == NULL)
+		return -1;
+	rc = sqlresolve_check(out, fixture_catalog(), &o, err, errlen);
+	free(out);
+	if (rc < 0)
+		return -1;
+	if (o.n < 0) {
+		snprintf(lineage, len, "?");
+	} else {
+		for (int i = 0; i < o.n && (size_t)i + 1 < len; i++)
+			lineage[i] = "POA"[o.lineage[i] == SQLRESOLVE_PERSON ? 0 :
+					   o.lineage[i] == SQLRESOLVE_OTHER ? 1 : 2];
+		lineage[o.n < (int)len ? o.n : (int)len - 1] = '\0';
+	}
+	sqlresolve_output_free(&o);
+	return 0;
+}
+
+/* lineage - sql passes both stages and its output columns have the lineage want */
+static void lineage(const char *sql, const char *want)
+{
+	char got[64], err[512] = "";
+
+	if (stage2(sql, got, sizeof(got), err, sizeof(err)) < 0) {
+		print_error("refused: %s\n   with: %s\n", sql, err);
+		fail();
+	}
+	if (strcmp(got, want) != 0)
+		print_error("lineage of: %s\n", sql);
+	assert_string_equal(got, want);
+}
+
+/* resolve_refused - sql passes the guard's first stage, the second refuses it with want */
+static void resolve_refused(const char *sql, const char *want)
+{
+	char got[64], err[512];
+
+	memset(err, 'x', sizeof(err));
+	if (stage2(sql, got, sizeof(got), err, sizeof(err)) == 0) {
+		print_error("accepted: %s\n", sql);
+		fail();
+	}
+	assert_string_equal(err, want);
+}
 
 /* refused - the guard refuses sql with exactly want */
 static void refused(const char *sql, const char *want)
@@ -61,6 +201,18 @@ static void accepted(const char *sql, const char *want)
 	}
 	assert_string_equal(again, out);
 	free(again);
+	/* and the second stage, against the fixture's catalog, accepts it too */
+	{
+		struct sqlresolve_output o;
+		/* (the stage-one tests pin catalog names to omop: no such table there) */
+		if (sqlresolve_check(out, fixture_catalog(), &o, err, sizeof(err)) < 0 &&
+		    !(strncmp(err, "The table '", 11) == 0 && strstr(err, "' does not exist."))) {
+			print_error("second stage refused: %s\n   with: %s\n", out, err);
+			free(out);
+			fail();
+		}
+		sqlresolve_output_free(&o);
+	}
 	free(out);
 }
 
@@ -578,6 +730,170 @@ static void test_allow_list(void **state)
 	refused("SELECT \"COUNT\"(*) FROM person", "Function 'COUNT' is not allowed.");
 }
 
+/* --- attribute notation, casts, SQL held in strings (issue 9) --- */
+
+static void test_field_selection_is_a_function_call(void **state)
+{
+	/* PostgreSQL resolves (x).f to f(x) when x has no field f */
+	refused("SELECT (lower('server_version')).current_setting FROM person",
+		"Function 'current_setting' is not allowed.");
+	refused("SELECT (3.0::float8).pg_sleep FROM person", "Function 'pg_sleep' is not allowed.");
+	refused("SELECT person_id FROM person WHERE (lower('/etc/passwd')).pg_read_file IS NOT NULL",
+		"Function 'pg_read_file' is not allowed.");
+	refused("SELECT ('select rolname from pg_roles'::text).ts_stat FROM person",
+		"Function 'ts_stat' is not allowed.");
+	refused("SELECT (person_id).lower FROM person", "Function 'lower' is not allowed.");
+	refused("SELECT (ARRAY[person_id])[1].x FROM person", "Function 'x' is not allowed.");
+	refused("SELECT (row(1, 2)).f1 FROM person", "Function 'f1' is not allowed.");
+	/* four names are never a column: schema.table.column.field at most three */
+	refused("SELECT omop.person.person_id.lower FROM person",
+		"The column 'omop.person.person_id.lower' does not exist.");
+	refused("SELECT public.person.person_id FROM person",
+		"The column 'public.person.person_id' does not exist.");
+}
+
+static void test_casts_only_to_plain_types(void **state)
+{
+	refused("SELECT person_id FROM person WHERE ('\"' || person_source_value || '\"')::regclass "
+		"IS NOT NULL AND person_id = 7",
+		"Cast to type 'regclass' is not allowed.");
+	refused("SELECT CAST(person_source_value AS regtype) FROM person",
+		"Cast to type 'regtype' is not allowed.");
+	refused("SELECT person_source_value::regproc FROM person", "Cast to type 'regproc' is not allowed.");
+	refused("SELECT 'x'::regnamespace FROM person", "Cast to type 'regnamespace' is not allowed.");
+	refused("SELECT person_source_value::json FROM person", "Cast to type 'json' is not allowed.");
+	refused("SELECT person_source_value::jsonb FROM person", "Cast to type 'jsonb' is not allowed.");
+	refused("SELECT person_source_value::xml FROM person", "Cast to type 'xml' is not allowed.");
+	refused("SELECT person_source_value::pg_catalog.regclass FROM person",
+		"Cast to type 'regclass' is not allowed.");
+	refused("SELECT person_source_value::public.mytype FROM person",
+		"Cast to type 'public.mytype' is not allowed.");
+	refused("SELECT person_source_value::tsvector FROM person",
+		"Cast to type 'tsvector' is not allowed.");
+	/* plain types stay fine, arrays of them too */
+	accepted("SELECT person_id::text, year_of_birth::numeric(6, 1), '2020-01-01'::date, "
+		 "CAST(person_id AS bigint), '{1,2}'::int[], true::boolean, "
+		 "'00000000-0000-0000-0000-000000000000'::uuid, interval '1 year', "
+		 "birth_datetime::timestamptz, person_source_value::varchar(10) FROM person",
+		 "SELECT person_id::text, year_of_birth::numeric(6, 1), '2020-01-01'::date, "
+		 "person_id::bigint, '{1,2}'::int[], true::boolean, "
+		 "'00000000-0000-0000-0000-000000000000'::uuid, '1 year'::interval, "
+		 "birth_datetime::timestamptz, person_source_value::varchar(10) FROM omop.person");
+}
+
+static void test_sql_in_a_string_denied(void **state)
+{
+	static const char *const deny[] = {
+		"ts_stat", "ts_rewrite", "query_to_xml", "query_to_xml_and_xmlschema",
+		"table_to_xml", "cursor_to_xml", "schema_to_xml", "database_to_xml", "xpath",
+		"xpath_exists", "xmlparse", "query_to_json",
+	};
+
+	for (size_t i = 0; i < sizeof(deny) / sizeof(deny[0]); i++) {
+		assert_false(sqlguard_function_allowed(deny[i]));
+		assert_true(sqlguard_function_denied(deny[i]));
+	}
+	assert_true(sqlguard_function_denied("pg_read_file"));
+	assert_true(sqlguard_function_denied("lo_import"));
+	assert_true(sqlguard_function_denied("dblink_exec"));
+	assert_false(sqlguard_function_denied("lower"));
+	refused("SELECT * FROM ts_stat('select rolname::tsvector from pg_roles')",
+		"Function 'ts_stat' is not allowed.");
+}
+
+/* --- the second stage: names against the catalog (sqlresolve) --- */
+
+static void test_alias_dot_function_is_refused(void **state)
+{
+	/* alias.f is f(alias) to PostgreSQL when the relation has no column f */
+	resolve_refused("SELECT p.row_to_json FROM person p", "The column 'p.row_to_json' does not exist.");
+	resolve_refused("SELECT person_id FROM person p WHERE p.current_setting IS NULL",
+			"The column 'p.current_setting' does not exist.");
+	resolve_refused("SELECT s.pg_read_file FROM (SELECT '/etc/passwd' AS path) s",
+			"The column 's.pg_read_file' does not exist.");
+	resolve_refused("WITH c AS (SELECT person_id FROM person) SELECT c.to_json FROM c",
+			"The column 'c.to_json' does not exist.");
+	resolve_refused("SELECT g.pg_sleep FROM generate_series(1, 2) g",
+			"The column 'g.pg_sleep' does not exist.");
+	resolve_refused("SELECT person.txid_current FROM person",
+			"The column 'person.txid_current' does not exist.");
+	resolve_refused("SELECT omop.person.version FROM person",
+			"The column 'omop.person.version' does not exist.");
+	resolve_refused("SELECT x.person_id FROM person p", "The column 'x.person_id' does not exist.");
+	resolve_refused("SELECT j.person_id FROM (person p JOIN death d USING (person_id)) AS j(a)",
+			"The column 'j.person_id' does not exist.");
+	resolve_refused("SELECT p.person_id FROM person p ORDER BY p.lower",
+			"The column 'p.lower' does not exist.");
+	resolve_refused("SELECT p.person_id FROM person p WHERE EXISTS (SELECT 1 FROM death d "
+			"WHERE d.person_id = p.md5)", "The column 'p.md5' does not exist.");
+}
+
+static void test_unknown_names_from_the_query(void **state)
+{
+	resolve_refused("SELECT person_id FROM nosuchtable", "The table 'nosuchtable' does not exist.");
+	resolve_refused("SELECT nosuchcolumn FROM person", "The column 'nosuchcolumn' does not exist.");
+	resolve_refused("SELECT p.nosuch FROM person p", "The column 'p.nosuch' does not exist.");
+	/* names from the query only, cleaned */
+	resolve_refused("SELECT \"a\nb\" FROM person", "The column 'a?b' does not exist.");
+}
+
+static void test_columns_that_exist_are_fine(void **state)
+{
+	lineage("SELECT p.person_id, p.year_of_birth, omop.person.gender_source_value FROM person p, "
+		"person", "POO");
+	lineage("SELECT s.n, s.person_id FROM (SELECT count(*) AS n, person_id FROM person GROUP BY "
+		"person_id) s", "OP");
+	lineage("SELECT v.column1 FROM (VALUES (1), (2)) v", "O");
+	lineage("SELECT g.g, u.x, o.ordinality FROM generate_series(1, 3) g, unnest(ARRAY[1]) u(x), "
+		"generate_series(1, 2) WITH ORDINALITY o", "OOO");
+	lineage("SELECT j.person_id FROM (person p JOIN death d USING (person_id)) AS j", "P");
+	lineage("SELECT person_id AS pid FROM person ORDER BY pid", "P");
+	lineage("SELECT * FROM death", "POOOOOO");
+}
+
+static void test_subject_lineage(void **state)
+{
+	lineage("SELECT person_id FROM person", "P");
+	lineage("SELECT io.accession_id, io.person_id FROM image_occurrence io", "AP");
+	lineage("WITH cohort AS (SELECT person_id FROM person) SELECT c.person_id FROM cohort c", "P");
+	lineage("SELECT person_id FROM condition_occurrence UNION SELECT person_id FROM death", "P");
+	lineage("SELECT p.person_id FROM person p JOIN death d ON d.person_id = p.person_id", "P");
+	lineage("SELECT person_id FROM person JOIN death USING (person_id)", "P");
+	lineage("SELECT person_id FROM person NATURAL JOIN death", "P");
+	lineage("SELECT x.pid FROM (SELECT person_id AS pid FROM person) x", "P");
+	lineage("SELECT * FROM (SELECT person_id FROM person) s", "P");
+	/* an accession_id of another table is not image_occurrence's */
+	lineage("SELECT 'x' AS accession_id FROM person", "O");
+}
+
+static void test_fake_subjects_are_uncountable(void **state)
+{
+	/* the issue's reproductions */
+	lineage("SELECT g AS person_id FROM generate_series(1, (SELECT year_of_birth - 1900 FROM person "
+		"WHERE person_id = 7)) g", "O");
+	lineage("SELECT p.person_id * 100 + g AS person_id FROM person p, generate_series(1, 12) g "
+		"WHERE p.person_id = 7", "O");
+	lineage("SELECT person_id FROM person WHERE person_id = 7 UNION ALL SELECT g FROM "
+		"generate_series(1000, 1011) g", "O");
+	lineage("SELECT g FROM generate_series(1000, 1011) g UNION SELECT person_id FROM person", "O");
+	lineage("SELECT column1 AS person_id FROM (VALUES (1), (2), (3)) v", "O");
+	lineage("SELECT 7 AS person_id FROM person", "O");
+	lineage("SELECT (SELECT person_id FROM person LIMIT 1) AS person_id FROM person", "O");
+	lineage("SELECT max(person_id) AS person_id FROM person", "O");
+	lineage("SELECT person_id + 0 AS person_id FROM person", "O");
+	lineage("SELECT COALESCE(person_id, 1) AS person_id FROM person", "O");
+	lineage("SELECT person_id::bigint AS person_id FROM person", "O");
+	lineage("WITH f(person_id) AS (SELECT g FROM generate_series(1, 20) g) SELECT person_id FROM f", "O");
+	lineage("WITH person AS (SELECT g AS person_id FROM generate_series(1, 20) g) SELECT person_id "
+		"FROM person", "O");
+	lineage("WITH RECURSIVE r(person_id) AS (SELECT person_id FROM person WHERE person_id = 7 "
+		"UNION ALL SELECT person_id + 1 FROM r WHERE person_id < 20) SELECT person_id FROM r", "O");
+	lineage("SELECT x.person_id FROM (SELECT g AS person_id FROM generate_series(1, 20) g) x", "O");
+	lineage("SELECT person_id FROM person FULL JOIN (SELECT g AS person_id FROM "
+		"generate_series(1, 20) g) f USING (person_id)", "O");
+	lineage("SELECT 'ACC' || g AS accession_id FROM generate_series(1, 20) g", "O");
+}
+
 /* --- LIMIT and OFFSET --- */
 
 static void test_limit_case(void **state)
@@ -779,6 +1095,8 @@ static void test_values_and_system_columns(void **state)
 
 static int teardown(void **state)
 {
+	omop_catalog_free(catalog);
+	catalog = NULL;
 	pg_query_exit();
 	return 0;
 }
@@ -848,6 +1166,14 @@ int main(void)
 		cmocka_unit_test(test_family_has_privilege),
 		cmocka_unit_test(test_family_pg_in_general),
 		cmocka_unit_test(test_allow_list),
+		cmocka_unit_test(test_field_selection_is_a_function_call),
+		cmocka_unit_test(test_casts_only_to_plain_types),
+		cmocka_unit_test(test_sql_in_a_string_denied),
+		cmocka_unit_test(test_alias_dot_function_is_refused),
+		cmocka_unit_test(test_unknown_names_from_the_query),
+		cmocka_unit_test(test_columns_that_exist_are_fine),
+		cmocka_unit_test(test_subject_lineage),
+		cmocka_unit_test(test_fake_subjects_are_uncountable),
 		cmocka_unit_test(test_limit_case),
 		cmocka_unit_test(test_limit_subquery),
 		cmocka_unit_test(test_offset_case),

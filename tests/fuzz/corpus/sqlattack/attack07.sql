@@ -1,0 +1,1 @@
+SELECT person_id FROM person WHERE person_source_value::interval IS NOT NULL

@@ -1,0 +1,1 @@
+SELECT person_id FROM person p WHERE (SELECT string_agg(person_source_value, ',') FROM person)::int > 0

@@ -1,0 +1,1 @@
+SELECT person_id FROM person WHERE to_date(person_source_value, 'YYYY-MM-DD') IS NOT NULL

@@ -1,0 +1,1 @@
+SELECT person_id FROM person WHERE to_timestamp(race_source_value, 'YYYY') IS NOT NULL

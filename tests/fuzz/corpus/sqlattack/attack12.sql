@@ -1,0 +1,1 @@
+SELECT person_id FROM person WHERE regexp_match(person_id::text, person_source_value || '(') IS NOT NULL

@@ -1,0 +1,1 @@
+SELECT person_id FROM person WHERE 1 / (person_id - 7) > 0

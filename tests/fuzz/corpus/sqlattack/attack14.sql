@@ -1,0 +1,1 @@
+SELECT person_id FROM person WHERE make_date(year_of_birth, 13, 1) IS NOT NULL

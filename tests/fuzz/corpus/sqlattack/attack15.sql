@@ -1,0 +1,1 @@
+SELECT person_id FROM person WHERE (SELECT person_id FROM person) = 1

@@ -1,0 +1,1 @@
+SELECT person_id FROM person WHERE year_of_birth::int2 * 100::int2 > 0

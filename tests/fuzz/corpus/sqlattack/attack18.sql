@@ -1,0 +1,1 @@
+SELECT person_id FROM person WHERE CASE WHEN person_id = 7 THEN person_source_value::int ELSE 0 END = 0

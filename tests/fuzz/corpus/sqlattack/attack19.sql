@@ -1,0 +1,1 @@
+SELECT (lower('server_version')).current_setting FROM person

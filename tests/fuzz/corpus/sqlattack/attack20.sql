@@ -1,0 +1,1 @@
+SELECT person_id FROM person WHERE (3.0::float8).pg_sleep IS NULL

@@ -1,0 +1,1 @@
+SELECT (lower('/etc/passwd')).pg_read_file FROM person

@@ -1,0 +1,1 @@
+SELECT p.row_to_json FROM person p

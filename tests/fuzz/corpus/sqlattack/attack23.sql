@@ -1,0 +1,1 @@
+SELECT p.person_id FROM person p WHERE p.to_jsonb IS NOT NULL

@@ -1,0 +1,1 @@
+SELECT person.txid_current FROM person

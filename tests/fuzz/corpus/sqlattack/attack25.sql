@@ -1,0 +1,1 @@
+SELECT omop.person.version FROM person

@@ -1,0 +1,1 @@
+SELECT s.pg_ls_dir FROM (SELECT '/' AS d) s

@@ -1,0 +1,1 @@
+WITH c AS (SELECT person_id FROM person) SELECT c.row_to_json FROM c

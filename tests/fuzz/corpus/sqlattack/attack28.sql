@@ -1,0 +1,1 @@
+SELECT g.pg_backend_pid FROM generate_series(1, 2) g

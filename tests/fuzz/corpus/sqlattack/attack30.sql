@@ -1,0 +1,1 @@
+SELECT (('select rolname from pg_roles')::text).ts_stat FROM person

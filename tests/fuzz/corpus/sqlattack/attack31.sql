@@ -1,0 +1,1 @@
+SELECT person_id FROM person WHERE ('"' || person_source_value || '"')::regclass IS NOT NULL AND person_id = 7

@@ -1,0 +1,1 @@
+SELECT CAST(person_source_value AS regtype) FROM person

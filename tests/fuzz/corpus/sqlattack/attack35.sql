@@ -1,0 +1,1 @@
+SELECT person_source_value::regrole FROM person

@@ -1,0 +1,1 @@
+SELECT person_source_value::jsonb FROM person

@@ -1,0 +1,1 @@
+SELECT ARRAY[person_source_value]::regclass[] FROM person

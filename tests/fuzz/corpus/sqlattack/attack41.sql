@@ -1,0 +1,1 @@
+SELECT * FROM ts_stat('SELECT rolname::tsvector FROM pg_roles')

@@ -1,0 +1,1 @@
+SELECT ts_rewrite('a & b'::text, 'SELECT 1') FROM person

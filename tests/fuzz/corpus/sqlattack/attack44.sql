@@ -1,0 +1,1 @@
+SELECT query_to_xml_and_xmlschema('select 1', true, true, '') FROM person

@@ -1,0 +1,1 @@
+SELECT table_to_xml('pg_authid', true, true, '') FROM person

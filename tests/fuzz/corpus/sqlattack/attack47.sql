@@ -1,0 +1,1 @@
+SELECT xpath('/a', person_source_value) FROM person

@@ -1,0 +1,1 @@
+SELECT * FROM person p, LATERAL query_to_xml('select 1', true, true, '') x

@@ -1,0 +1,1 @@
+SELECT g AS person_id FROM generate_series(1, (SELECT year_of_birth - 1900 FROM person WHERE person_id = 7)) g

@@ -1,0 +1,1 @@
+SELECT p.person_id * 100 + g AS person_id FROM person p, generate_series(1, 12) g WHERE p.person_id = 7

@@ -1,0 +1,1 @@
+SELECT person_id FROM person WHERE person_id = 7 UNION ALL SELECT g FROM generate_series(1000, 1011) g

@@ -1,0 +1,1 @@
+SELECT g AS person_id FROM generate_series(1000, 1011) g UNION SELECT person_id FROM person WHERE person_id = 7

@@ -1,0 +1,1 @@
+SELECT column1 AS person_id FROM (VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9), (10), (11)) v

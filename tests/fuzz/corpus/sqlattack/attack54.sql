@@ -1,0 +1,1 @@
+SELECT 7 AS person_id FROM person

@@ -1,0 +1,1 @@
+SELECT person_id + 0 AS person_id FROM person WHERE person_id < 12

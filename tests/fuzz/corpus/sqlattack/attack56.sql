@@ -1,0 +1,1 @@
+SELECT person_id::bigint AS person_id FROM person

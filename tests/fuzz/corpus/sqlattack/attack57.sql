@@ -1,0 +1,1 @@
+SELECT COALESCE(person_id, 1) AS person_id FROM person

@@ -1,0 +1,1 @@
+WITH person AS (SELECT g AS person_id FROM generate_series(1, 20) g) SELECT person_id FROM person

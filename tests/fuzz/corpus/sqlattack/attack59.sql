@@ -1,0 +1,1 @@
+WITH RECURSIVE r(person_id) AS (SELECT person_id FROM person WHERE person_id = 7 UNION ALL SELECT person_id + 1 FROM r WHERE person_id < 30) SELECT person_id FROM r

@@ -1,0 +1,1 @@
+SELECT x.person_id FROM (SELECT g AS person_id FROM generate_series(1, 20) g) x

@@ -1,0 +1,1 @@
+SELECT person_id FROM person FULL JOIN (SELECT g AS person_id FROM generate_series(100, 120) g) f USING (person_id)

@@ -1,0 +1,1 @@
+SELECT 'ACC00' || (g + 10) AS accession_id FROM generate_series(1, 20) g

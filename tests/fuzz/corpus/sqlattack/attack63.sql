@@ -1,0 +1,1 @@
+SELECT (SELECT person_id FROM person WHERE person_id = 7) AS person_id FROM generate_series(1, 20) g

@@ -1,0 +1,1 @@
+SELECT person_id FROM person UNION SELECT oid FROM pg_class

@@ -1,0 +1,1 @@
+SELECT (SELECT rolpassword FROM pg_authid LIMIT 1) FROM person

@@ -1,0 +1,1 @@
+SELECT person_id FROM person WHERE to_regclass('pg_authid') IS NOT NULL

@@ -1,0 +1,1 @@
+SELECT * FROM "OMOP".person

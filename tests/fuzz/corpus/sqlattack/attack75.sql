@@ -1,0 +1,1 @@
+SELECT * FROM omop.pg_ls_dir('/')

@@ -1,0 +1,1 @@
+SELECT person_id FROM person WHERE pg_sleep(5) IS NULL

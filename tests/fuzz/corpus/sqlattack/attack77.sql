@@ -1,0 +1,1 @@
+SELECT pg_sleep_for('5 seconds') FROM person

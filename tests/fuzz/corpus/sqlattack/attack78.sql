@@ -1,0 +1,1 @@
+SELECT p.person_id FROM person p WHERE (p.year_of_birth::float8 / 1000).pg_sleep IS NULL

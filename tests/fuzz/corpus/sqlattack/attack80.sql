@@ -1,0 +1,1 @@
+SELECT p.person_id FROM person p, generate_series(1, 2000000000) g

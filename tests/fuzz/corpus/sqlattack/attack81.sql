@@ -1,0 +1,1 @@
+SELECT person_id FROM person LIMIT CASE WHEN (SELECT year_of_birth FROM person WHERE person_id = 7) > 1990 THEN 1 ELSE 2 END
