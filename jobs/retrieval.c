@@ -48,6 +48,10 @@ struct retrieval_study {
 	unsigned long stored;
 	unsigned long long bytes;
 	int deleted, deid_failed;
+	struct node *n;			/* for the audit trail of burned-in overrides */
+	long position;			/* the accession's place in the cohort, from 1 */
+	int burned_refused;		/* an instance may show identifying text: not stored */
+	unsigned long burned_stored;	/* such instances stored under DEID_ALLOW_BURNED_IN */
 };
 
 /* retrieval_still_there - the project was not deleted (renamed aside) under us */
@@ -86,6 +90,21 @@ static int retrieval_store(struct dicom_ds *ds, void *arg, char *err, size_t err
 		s->deleted = 1;
 		snprintf(err, errlen, "project deleted during retrieval");
 		return -1;
+	}
+	/* pixels may show what the attributes no longer do: refuse, unless the site
+	 * said otherwise, and then say so in the audit trail */
+	const char *why = "";
+	if (deid_burned_in(ds, &why) != DEID_BURNED_NO) {
+		if (!s->n->cfg.deid_allow_burned_in) {
+			s->burned_refused = 1;
+			snprintf(err, errlen, "instance not stored: %s", why);
+			return -1;
+		}
+		s->burned_stored++;
+		node_audit(s->n, "imaging.burned_in_stored", NULL, NULL,
+			   json_pack("{s:s,s:I,s:s,s:s}", "imaging_project", s->p->id, "position",
+				     (json_int_t)s->position, "reason", why, "switch",
+				     "DEID_ALLOW_BURNED_IN"));
 	}
 	if (deid_instance(ds, &s->params, &s->deid, err, errlen) < 0) {
 		s->deid_failed = 1;
@@ -282,7 +301,7 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 	if (scansfd < 0)
 		goto storage;
 	struct retrieval_study s = {p, rootfd, ino, scansfd, {key, RETRIEVAL_KEY_LEN, subject, acc},
-				    {0}, 0, 0, 0, 0};
+				    {0}, 0, 0, 0, 0, .n = n, .position = i + 1};
 	struct dicom_get_stats gs = {0};
 	if (strcmp(n->cfg.pacs_retrieve, "move") == 0)
 		de = dicom_move_study(peer, found[pick].study_uid,
@@ -295,6 +314,13 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 	/* deleted while its last instances were stored: the callback saw nothing more */
 	if (s.deleted || !retrieval_still_there(rootfd, p->id, ino))
 		goto deleted;
+	if (s.burned_refused) {
+		/* nothing of the study is kept: the staged instances go with the stage */
+		category = "burned_in_annotation";
+		state = IMAGING_QUEUE_FAILED;
+		durable_remove_tree(datafd, stage);
+		goto done;
+	}
 	if (de == DICOM_ERR_UNREACHABLE || de == DICOM_ERR_REJECTED) {
 		durable_remove_tree(datafd, stage);
 		json_object_set_new(st, "state", json_string("queued"));
@@ -337,13 +363,13 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 	state = IMAGING_SUCCESSFUL;
 	json_object_set_new(st, "instances", json_integer((json_int_t)s.stored));
 	json_object_set_new(st, "bytes", json_integer((json_int_t)s.bytes));
-	json_object_set_new(st, "burned_in", json_integer((json_int_t)s.deid.burned_in));
+	json_object_set_new(st, "burned_in", json_integer((json_int_t)s.burned_stored));
 	json_object_set_new(st, "nifti", json_string(nifti));
 	stats->instances += s.stored;
 	stats->bytes += s.bytes;
 	log_info("project %s: accession %ld/%ld, %lu instances, %.1f MB%s", p->id, i + 1, total,
 		 s.stored, (double)s.bytes / 1e6,
-		 s.deid.burned_in ? ", burned-in annotation declared" : "");
+		 s.burned_stored ? ", burned-in annotation stored (DEID_ALLOW_BURNED_IN)" : "");
 	goto done;
 storage:
 	if (!retrieval_still_there(rootfd, p->id, ino))
