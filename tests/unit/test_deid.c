@@ -700,6 +700,72 @@ static void test_burned_in(void **state)
 	dicom_ds_free(re);
 }
 
+/* the capture rule: declared, undeclared in a capture class or modality, or neither */
+static void test_burned_in_captures(void **state)
+{
+	char in[512];
+	const char *why = NULL;
+	struct dicom_ds *ds;
+
+	(void)state;
+	SAMPLE("MR_small.dcm", in);
+	ds = load_ok(in);
+	assert_int_equal(deid_burned_in(ds, &why), DEID_BURNED_NO);	/* MR, undeclared */
+	assert_string_equal(why, "");
+	assert_int_equal(dicom_ds_put_string(ds, DICOM_TAG(0x0008, 0x0060), "US"), DICOM_OK);
+	assert_int_equal(deid_burned_in(ds, &why), DEID_BURNED_UNDECLARED);
+	assert_string_equal(why, "a capture modality without BurnedInAnnotation");
+	assert_int_equal(dicom_ds_put_string(ds, DICOM_TAG(0x0028, 0x0301), "NO"), DICOM_OK);
+	assert_int_equal(deid_burned_in(ds, NULL), DEID_BURNED_NO);
+	assert_int_equal(dicom_ds_put_string(ds, DICOM_TAG(0x0028, 0x0301), "MAYBE"), DICOM_OK);
+	assert_int_equal(deid_burned_in(ds, &why), DEID_BURNED_DECLARED); /* not NO: refused */
+	dicom_ds_free(ds);
+	/* a secondary capture (Modality OT) without the attribute; and by class alone */
+	SAMPLE("SC_rgb_rle_2frame.dcm", in);
+	ds = load_ok(in);
+	assert_int_equal(deid_burned_in(ds, &why), DEID_BURNED_UNDECLARED);
+	assert_string_equal(why, "a capture SOP class without BurnedInAnnotation");
+	assert_int_equal(dicom_ds_put_string(ds, DICOM_TAG(0x0008, 0x0060), "CT"), DICOM_OK);
+	assert_int_equal(deid_burned_in(ds, NULL), DEID_BURNED_UNDECLARED);
+	/* a class that only shares a prefix with Secondary Capture (…1.1.77.x) or is CT */
+	assert_int_equal(dicom_ds_put_string(ds, DICOM_TAG(0x0008, 0x0016),
+					     "1.2.840.10008.5.1.4.1.1.70"), DICOM_OK);
+	assert_int_equal(deid_burned_in(ds, NULL), DEID_BURNED_NO);
+	assert_int_equal(dicom_ds_put_string(ds, DICOM_TAG(0x0008, 0x0016),
+					     "1.2.840.10008.5.1.4.1.1.7.4"), DICOM_OK);
+	assert_int_equal(deid_burned_in(ds, NULL), DEID_BURNED_UNDECLARED);
+	dicom_ds_free(ds);
+}
+
+/* LongitudinalTemporalInformationModified says what happened to the dates */
+static void test_longitudinal_truthful(void **state)
+{
+	char in[512], out[512], v[32];
+	struct deid_stats st;
+	struct dicom_ds *ds, *re;
+
+	(void)state;
+	assert_string_equal(deid_ltim(0, 0), "REMOVED");
+	assert_string_equal(deid_ltim(0, 7), "REMOVED");
+	assert_string_equal(deid_ltim(2, 0), "UNMODIFIED");
+	assert_string_equal(deid_ltim(2, 7), "MODIFIED");
+	SAMPLE("MR_small.dcm", in);
+	out_path("ltim.dcm", out, sizeof out);
+	memset(&st, 0, sizeof st);
+	ds = load_ok(in);
+	re = deid_save_reload(ds, out, &st);
+	get_str(re, DICOM_TAG(0x0028, 0x0303), v, sizeof v);
+	assert_string_equal(v, "REMOVED");	/* every date it has is a listed one */
+	dicom_ds_free(re);
+	/* a date the standard does not list (ExpiryDate) stays, so not REMOVED */
+	assert_int_equal(dicom_ds_put_string(ds, DICOM_TAG(0x0014, 0x1020), "20300101"), DICOM_OK);
+	re = deid_save_reload(ds, out, &st);
+	get_str(re, DICOM_TAG(0x0028, 0x0303), v, sizeof v);
+	assert_string_equal(v, "MODIFIED");
+	dicom_ds_free(re);
+	dicom_ds_free(ds);
+}
+
 /* truncated files: the samples cut on purpose, and cuts inside pixel data */
 static void test_truncated(void **state)
 {
@@ -902,6 +968,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_docs_table),
+		cmocka_unit_test(test_burned_in_captures),
+		cmocka_unit_test(test_longitudinal_truthful),
 		cmocka_unit_test(test_table_shape),
 		cmocka_unit_test(test_uid_map),
 		cmocka_unit_test(test_ct_small),
