@@ -271,12 +271,14 @@ static int cmd_status(int argc, char **argv)
 		json_array_foreach(imaging, k, proj) {
 			json_t *c = json_object_get(proj, "counts");
 			printf("imaging    %s: %lld successful, %lld processing, %lld queued, %lld failed, "
-			       "%lld queue_failed\n", json_string_value(json_object_get(proj, "id")),
+			       "%lld queue_failed (%lld burned_in_annotation)\n",
+			       json_string_value(json_object_get(proj, "id")),
 			       (long long)json_integer_value(json_object_get(c, "successful")),
 			       (long long)json_integer_value(json_object_get(c, "processing")),
 			       (long long)json_integer_value(json_object_get(c, "queued")),
 			       (long long)json_integer_value(json_object_get(c, "failed")),
-			       (long long)json_integer_value(json_object_get(c, "queue_failed")));
+			       (long long)json_integer_value(json_object_get(c, "queue_failed")),
+			       (long long)json_integer_value(json_object_get(c, "burned_in_annotation")));
 		}
 		json_t *fl = json_object_get(s, "fl_client");
 		if (!json_is_object(fl))

@@ -9,6 +9,8 @@
  *	const struct deid_rule *deid_rules(size_t *n);
  *	const char *deid_action_name(enum deid_action a);
  *	const char *deid_method(void);
+ *	const char *deid_ltim(unsigned long kept, unsigned long gone);
+ *	enum deid_burned deid_burned_in(struct dicom_ds *ds, const char **why);
  *	int deid_uid(const unsigned char *key, size_t keylen, const char *uid,
  *		     char out[DEID_UID_LEN]);
  *
@@ -19,13 +21,17 @@
  *	1. Every attribute of the meta header and the dataset, at every nesting level
  *	   (inside every item of every sequence that is kept), is looked up in one table
  *	   (deid_rules(): tag, keyword, the Basic Profile action of PS3.15 Table E.1-1,
- *	   our action, why they differ). docs/deidentification.md lists the same table;
- *	   test_deid fails when the two disagree. Actions:
+ *	   our action, why they differ), generated with docs/deidentification.md from
+ *	   the standard's table by tools/gen-deid-table.py. Actions:
  *	     DEID_REMOVE	the attribute is deleted (X)
  *	     DEID_EMPTY		zero-length value; a sequence loses all its items (Z, X/Z)
  *	     DEID_DUMMY		a fixed dummy of the VR ("ANONYMOUS", 19000101, 000000,
- *				0...); a sequence is kept and its items de-identified by
- *				the same table (D, X/D, Z/D, X/Z/D)
+ *				0...); a binary value and a sequence are emptied: their
+ *				content could be anything (D, X/D, Z/D, X/Z/D)
+ *	     DEID_CLEAN		a content tree (ContentSequence, GraphicAnnotationSequence)
+ *				is kept and its items de-identified by the same table,
+ *				whose rows dummy its text, names, dates and times
+ *				(TextValue, UnformattedTextValue, PersonName, Date, ...)
  *	     DEID_UID		a UID value is replaced as below; a sequence is kept and
  *				its items de-identified (U, X/Z/U*)
  *	     DEID_PSEUDONYM	the subject pseudonym (PatientName, PatientID)
@@ -35,7 +41,8 @@
  *	   deleted wherever it is, and so is every attribute whose VR is still UN
  *	   after reading (not in the data dictionary: its value cannot be checked).
  *	   X/Z and X/D take the value that keeps a Type 2 or Type 1 attribute
- *	   present: we cannot know the IOD's type, and the value left carries nothing. Where FLIP's site script removes an attribute the profile
+ *	   present: we cannot know the IOD's type, and the value left carries nothing.
+ *	   Where FLIP's site script removes an attribute the profile
  *	   would empty (AccessionNumber, PatientBirthDate, ReferringPhysicianName, ...)
  *	   it is removed.
  *	2. Every other attribute with VR UI whose value is not a DICOM-defined UID
@@ -50,15 +57,25 @@
  *	3. At the top level: PatientName and PatientID := subject, StudyDescription :=
  *	   accession, PatientIdentityRemoved := YES, DeidentificationMethod :=
  *	   deid_method() (this module and its version), DeidentificationMethodCodeSequence
- *	   := (113100, DCM, "Basic Application Confidentiality Profile"),
- *	   LongitudinalTemporalInformationModified := REMOVED.
+ *	   := (113100, DCM, "Basic Application Confidentiality Profile"), plus
+ *	   (113103, Clean Graphics Option) and (113104, Clean Structured Content
+ *	   Option) when a graphic annotation or a content tree was cleaned;
+ *	   LongitudinalTemporalInformationModified := deid_ltim(): REMOVED when no
+ *	   DA, DT or TM value is left as it came, MODIFIED when some are left and some
+ *	   went, UNMODIFIED when none went.
+ *
+ *	deid_burned_in() says whether the pixels may show identifying text: DECLARED
+ *	when BurnedInAnnotation (0028,0301) is YES (or any value but NO), UNDECLARED
+ *	when it is absent in a capture: a Secondary Capture, Ultrasound, VL (XC,
+ *	endoscopy, microscopy, photography) or Encapsulated Document SOP class, or
+ *	Modality US, SC, XC, OT, DOC, ES, GM or SM; why (may be NULL) gets a phrase
+ *	without any value. The caller decides (the retrieval worker refuses them).
  *
  *	Pixel data, overlays aside, and every geometry attribute are not in the table
  *	and are never touched (overlay data and comments, curves, icon images and
  *	digital signatures are removed, as the profile says). st (accumulated, so
- *	the caller zeroes it once per study) counts the instances, those whose
- *	BurnedInAnnotation is YES (the worker reports them: the pixels may show what
- *	the attributes no longer do), and the attributes removed, emptied, dummied and
+ *	the caller zeroes it once per study) counts the instances, those that
+ *	deid_burned_in() flags (stored only when the site allows it), and the attributes removed, emptied, dummied and
  *	the UID values replaced.
  *
  *	p->key is the node's secret (at least DEID_MIN_KEY bytes); subject and
@@ -88,6 +105,13 @@ enum deid_action {
 	DEID_PSEUDONYM,
 	DEID_SESSION,
 	DEID_SET,
+	DEID_CLEAN,
+};
+
+enum deid_burned {
+	DEID_BURNED_NO,		/* BurnedInAnnotation NO, or absent outside the captures */
+	DEID_BURNED_DECLARED,	/* BurnedInAnnotation YES (or anything but NO) */
+	DEID_BURNED_UNDECLARED,	/* absent in a capture SOP class or modality */
 };
 
 struct deid_rule {
@@ -122,6 +146,8 @@ int deid_instance(struct dicom_ds *ds, const struct deid_params *p, struct deid_
 const struct deid_rule *deid_rules(size_t *n);
 const char *deid_action_name(enum deid_action a);
 const char *deid_method(void);
+const char *deid_ltim(unsigned long kept, unsigned long gone);
+enum deid_burned deid_burned_in(struct dicom_ds *ds, const char **why);
 int deid_uid(const unsigned char *key, size_t keylen, const char *uid, char out[DEID_UID_LEN]);
 
 #endif

@@ -1,5 +1,10 @@
 /*
  * get_imaging_status - the five counts of an imaging project's accessions.
+ *
+ * The answer is FLIP's {"project_creation_completed", "import_status": {five
+ * counts}}; when some accessions are queue_failed because their pixels may show
+ * identifying text, a sibling "queue_failed_reasons": {"burned_in_annotation": n}
+ * says how many (absent otherwise, so FLIP's hub sees its own shape).
  */
 #include "jobs.h"
 
@@ -12,7 +17,7 @@ static void get_imaging_status_run(struct job_ctx *ctx, struct job_answer *a)
 {
 	const char *id = json_string_value(json_object_get(ctx->payload, "imaging_project_id"));
 	char canon[37];
-	long long c[IMAGING_NSTATES];
+	long long c[IMAGING_NSTATES], burned;
 	struct imaging_project *p;
 
 	p = task_uuid_canonical(id, canon) == 0 ? imaging_open(ctx->node->cfg.state_dir, canon) : NULL;
@@ -23,7 +28,8 @@ static void get_imaging_status_run(struct job_ctx *ctx, struct job_answer *a)
 			jobs_answer_fail(a, 500, "Trust-side storage error");
 		return;
 	}
-	if (imaging_counts(p, c) < 0) {
+	burned = imaging_count_error(p, IMAGING_QUEUE_FAILED, "burned_in_annotation");
+	if (imaging_counts(p, c) < 0 || burned < 0) {
 		imaging_close(p);
 		jobs_answer_fail(a, 500, "Trust-side storage error");
 		return;
@@ -35,6 +41,11 @@ static void get_imaging_status_run(struct job_ctx *ctx, struct job_answer *a)
 			      (json_int_t)c[IMAGING_PROCESSING], "queued_count",
 			      (json_int_t)c[IMAGING_QUEUED], "queue_failed_count",
 			      (json_int_t)c[IMAGING_QUEUE_FAILED]);
+	/* why some are queue_failed, beside FLIP's shape and only when there is one to
+	 * tell, so an answer without refusals is exactly FLIP's */
+	if (r && burned > 0)
+		json_object_set_new(r, "queue_failed_reasons",
+				    json_pack("{s:I}", "burned_in_annotation", (json_int_t)burned));
 	a->outcome = JOB_ANSWER;
 	a->success = 1;
 	a->result_text = r ? json_dumps(r, JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER) : NULL;

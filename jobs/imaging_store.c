@@ -319,6 +319,28 @@ int imaging_counts(struct imaging_project *p, long long counts[IMAGING_NSTATES])
 	return 0;
 }
 
+/* imaging_count_error - accessions in state whose error category is error, or -1 */
+long long imaging_count_error(struct imaging_project *p, enum imaging_state state,
+			      const char *error)
+{
+	long n = imaging_accession_count(p);
+	long long c = 0;
+
+	for (long i = 0; i < n; i++) {
+		json_t *st = imaging_accession_read(p, i);
+		int s = imaging_state_parse(json_string_value(json_object_get(st, "state")));
+		const char *e = json_string_value(json_object_get(st, "error"));
+
+		if (s < 0) {
+			json_decref(st);
+			return -1;
+		}
+		c += s == (int)state && e && strcmp(e, error) == 0;
+		json_decref(st);
+	}
+	return c;
+}
+
 /* imaging_reimport - failed and queue_failed back to queued */
 int imaging_reimport(struct imaging_project *p, int *moved)
 {

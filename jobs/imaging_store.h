@@ -11,6 +11,8 @@
  *			   char *err, size_t errlen);
  *	struct imaging_project *imaging_open(const char *state_dir, const char *id);
  *	int imaging_counts(struct imaging_project *p, long long counts[IMAGING_NSTATES]);
+ *	long long imaging_count_error(struct imaging_project *p, enum imaging_state state,
+ *				      const char *error);
  *	int imaging_reimport(struct imaging_project *p, int *moved);
  *	int imaging_delete(const char *state_dir, const char *id);
  *	json_t *imaging_accession_read(struct imaging_project *p, long index);
@@ -35,7 +37,8 @@
  *	per-accession pseudonyms.
  *
  *	States: queued, processing, successful, failed, queue_failed (the five counts
- *	of get_imaging_status, in enum order).
+ *	of get_imaging_status, in enum order). imaging_count_error() counts the
+ *	accessions in one state with one error category (burned_in_annotation).
  *
  *	imaging_create() builds the project in a temporary sibling and renames it into
  *	place, so a project exists whole or not at all. imaging_delete() renames the
@@ -72,6 +75,8 @@ int imaging_create(const char *state_dir, const json_t *project, json_t *accessi
 		   size_t errlen);
 struct imaging_project *imaging_open(const char *state_dir, const char *id);
 int imaging_counts(struct imaging_project *p, long long counts[IMAGING_NSTATES]);
+long long imaging_count_error(struct imaging_project *p, enum imaging_state state,
+			      const char *error);
 int imaging_reimport(struct imaging_project *p, int *moved);
 int imaging_delete(const char *state_dir, const char *id);
 long imaging_accession_count(struct imaging_project *p);

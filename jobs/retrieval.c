@@ -33,9 +33,11 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <pthread.h>
 
 #define RETRIEVAL_KEY_LEN 32
 #define RETRIEVAL_NIFTI_TIMEOUT 600	/* seconds dcm2niix may take for one study */
+#define RETRIEVAL_QUEUE 4		/* instances received, not yet written: bounds memory */
 
 /* what the store callback needs for one study */
 struct retrieval_study {
@@ -48,6 +50,16 @@ struct retrieval_study {
 	unsigned long stored;
 	unsigned long long bytes;
 	int deleted, deid_failed;
+	struct node *n;			/* for the audit trail of burned-in overrides */
+	long position;			/* the accession's place in the cohort, from 1 */
+	int burned_refused;		/* an instance may show identifying text: not stored */
+	unsigned long burned_stored;	/* such instances stored under DEID_ALLOW_BURNED_IN */
+	/* the writer thread's queue (see retrieval_store) */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct dicom_ds *queue[RETRIEVAL_QUEUE];
+	int head, queued, done, failed;
+	char werr[256];			/* the writer's first failure */
 };
 
 /* retrieval_still_there - the project was not deleted (renamed aside) under us */
@@ -75,8 +87,8 @@ static int retrieval_mkdirs(int dirfd, const char *const *parts, size_t n)
 	return fd;
 }
 
-/* retrieval_store - dicom_get_study's callback: de-identify, then write-fsync-rename */
-static int retrieval_store(struct dicom_ds *ds, void *arg, char *err, size_t errlen)
+/* retrieval_store_one - one instance: refuse burned-in, de-identify, write, rename */
+static int retrieval_store_one(struct dicom_ds *ds, void *arg, char *err, size_t errlen)
 {
 	struct retrieval_study *s = arg;
 	char series[32] = "", uid[DICOM_UID_MAX + 1] = "", tmp[96], file[96];
@@ -86,6 +98,21 @@ static int retrieval_store(struct dicom_ds *ds, void *arg, char *err, size_t err
 		s->deleted = 1;
 		snprintf(err, errlen, "project deleted during retrieval");
 		return -1;
+	}
+	/* pixels may show what the attributes no longer do: refuse, unless the site
+	 * said otherwise, and then say so in the audit trail */
+	const char *why = "";
+	if (deid_burned_in(ds, &why) != DEID_BURNED_NO) {
+		if (!s->n->cfg.deid_allow_burned_in) {
+			s->burned_refused = 1;
+			snprintf(err, errlen, "instance not stored: %s", why);
+			return -1;
+		}
+		s->burned_stored++;
+		node_audit(s->n, "imaging.burned_in_stored", NULL, NULL,
+			   json_pack("{s:s,s:I,s:s,s:s}", "imaging_project", s->p->id, "position",
+				     (json_int_t)s->position, "reason", why, "switch",
+				     "DEID_ALLOW_BURNED_IN"));
 	}
 	if (deid_instance(ds, &s->params, &s->deid, err, errlen) < 0) {
 		s->deid_failed = 1;
@@ -112,6 +139,8 @@ static int retrieval_store(struct dicom_ds *ds, void *arg, char *err, size_t err
 	if (fd < 0 || dicom_ds_save_fd(ds, fd, err, errlen) != DICOM_OK)
 		goto fail;
 	off_t size = lseek(fd, 0, SEEK_CUR);
+	/* this runs on the writer thread: waiting for the disk here overlaps with the
+	 * PACS sending the next instances (see retrieval_store) */
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;
 		goto ioerr;
@@ -137,6 +166,85 @@ fail:
 	return -1;
 }
 
+/*
+ * The PACS sends the next instance only when the node has answered the last one,
+ * so de-identifying and writing in the DICOM callback would put that work between
+ * every two instances. Instead the callback queues the dataset (at most
+ * RETRIEVAL_QUEUE of them, so memory stays bounded whatever the study's size) and
+ * answers at once; one writer thread takes them in order through
+ * retrieval_store_one(). Its first failure is kept: every later callback then
+ * fails with it, which aborts the association, and the accession is judged on it
+ * after the retrieval returns and the writer is joined. A success answered to the
+ * PACS for an instance that is not stored yet costs nothing: a study is published
+ * only when every instance was stored, and the PACS keeps its copy.
+ */
+
+/* retrieval_writer - the writer thread: the queue to the store, in order */
+static void *retrieval_writer(void *arg)
+{
+	struct retrieval_study *s = arg;
+
+	for (;;) {
+		struct dicom_ds *ds;
+		int failed;
+		char err[256] = "";
+
+		pthread_mutex_lock(&s->mu);
+		while (s->queued == 0 && !s->done)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->queued == 0) {
+			pthread_mutex_unlock(&s->mu);
+			return NULL;
+		}
+		ds = s->queue[s->head];
+		s->head = (s->head + 1) % RETRIEVAL_QUEUE;
+		s->queued--;
+		failed = s->failed;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		if (!failed && retrieval_store_one(ds, s, err, sizeof err) < 0) {
+			pthread_mutex_lock(&s->mu);
+			s->failed = 1;
+			snprintf(s->werr, sizeof s->werr, "%s", err[0] ? err : "cannot store an instance");
+			pthread_cond_broadcast(&s->cv);
+			pthread_mutex_unlock(&s->mu);
+		}
+		dicom_ds_free(ds);
+	}
+}
+
+/* retrieval_store - dicom_get_study's callback: queue the instance for the writer */
+static int retrieval_store(struct dicom_ds *ds, void *arg, char *err, size_t errlen)
+{
+	struct retrieval_study *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	while (s->queued == RETRIEVAL_QUEUE && !s->failed)
+		pthread_cond_wait(&s->cv, &s->mu);
+	if (s->failed) {
+		snprintf(err, errlen, "%s", s->werr);
+		pthread_mutex_unlock(&s->mu);
+		return -1;
+	}
+	s->queue[(s->head + s->queued) % RETRIEVAL_QUEUE] = ds;
+	s->queued++;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return DICOM_STORE_KEPT;
+}
+
+/* retrieval_writer_end - no more instances: let the writer finish, and wait for it */
+static void retrieval_writer_end(struct retrieval_study *s, pthread_t t)
+{
+	pthread_mutex_lock(&s->mu);
+	s->done = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(t, NULL);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+}
+
 /* retrieval_sync_tree - fsync every folder of a staged study, once, before it is published */
 static int retrieval_sync_tree(int fd, int depth)
 {
@@ -150,6 +258,13 @@ static int retrieval_sync_tree(int fd, int depth)
 	if (d == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL && rc == 0) {
+		struct stat sb;
+
+		/* a file system that does not fill d_type: ask (a folder left unsynced
+		 * would be published unsynced) */
+		if (de->d_type == DT_UNKNOWN && strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode))
+			de->d_type = DT_DIR;
 		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		int sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -282,8 +397,17 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 	if (scansfd < 0)
 		goto storage;
 	struct retrieval_study s = {p, rootfd, ino, scansfd, {key, RETRIEVAL_KEY_LEN, subject, acc},
-				    {0}, 0, 0, 0, 0};
+				    {0}, 0, 0, 0, 0, .n = n, .position = i + 1};
 	struct dicom_get_stats gs = {0};
+	pthread_t writer;
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	if (pthread_create(&writer, NULL, retrieval_writer, &s) != 0) {
+		pthread_cond_destroy(&s.cv);
+		pthread_mutex_destroy(&s.mu);
+		durable_remove_tree(datafd, stage);
+		goto storage;
+	}
 	if (strcmp(n->cfg.pacs_retrieve, "move") == 0)
 		de = dicom_move_study(peer, found[pick].study_uid,
 				      retrieval_loopback(n->cfg.pacs_host) ? "127.0.0.1" : "0.0.0.0",
@@ -292,9 +416,17 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 	else
 		de = dicom_get_study(peer, found[pick].study_uid, retrieval_store, &s, &gs, err,
 				     sizeof(err));
+	retrieval_writer_end(&s, writer);
 	/* deleted while its last instances were stored: the callback saw nothing more */
 	if (s.deleted || !retrieval_still_there(rootfd, p->id, ino))
 		goto deleted;
+	if (s.burned_refused) {
+		/* nothing of the study is kept: the staged instances go with the stage */
+		category = "burned_in_annotation";
+		state = IMAGING_QUEUE_FAILED;
+		durable_remove_tree(datafd, stage);
+		goto done;
+	}
 	if (de == DICOM_ERR_UNREACHABLE || de == DICOM_ERR_REJECTED) {
 		durable_remove_tree(datafd, stage);
 		json_object_set_new(st, "state", json_string("queued"));
@@ -303,8 +435,12 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 		rc = RETRIEVAL_PACS_DOWN;
 		goto out;
 	}
-	if (de != DICOM_OK || s.stored == 0) {
-		category = s.deid_failed ? "deid_error" : de == DICOM_OK ? "not_found" : dicom_err_name(de);
+	if (de != DICOM_OK || s.stored == 0 || s.failed) {
+		/* the writer may fail on the last instances, after the PACS was answered */
+		category = s.deid_failed ? "deid_error"
+			   : s.failed	 ? "storage_error"
+			   : de == DICOM_OK ? "not_found"
+					    : dicom_err_name(de);
 		state = IMAGING_FAILED;
 		durable_remove_tree(datafd, stage);
 		goto done;
@@ -337,13 +473,13 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 	state = IMAGING_SUCCESSFUL;
 	json_object_set_new(st, "instances", json_integer((json_int_t)s.stored));
 	json_object_set_new(st, "bytes", json_integer((json_int_t)s.bytes));
-	json_object_set_new(st, "burned_in", json_integer((json_int_t)s.deid.burned_in));
+	json_object_set_new(st, "burned_in", json_integer((json_int_t)s.burned_stored));
 	json_object_set_new(st, "nifti", json_string(nifti));
 	stats->instances += s.stored;
 	stats->bytes += s.bytes;
 	log_info("project %s: accession %ld/%ld, %lu instances, %.1f MB%s", p->id, i + 1, total,
 		 s.stored, (double)s.bytes / 1e6,
-		 s.deid.burned_in ? ", burned-in annotation declared" : "");
+		 s.burned_stored ? ", burned-in annotation stored (DEID_ALLOW_BURNED_IN)" : "");
 	goto done;
 storage:
 	if (!retrieval_still_there(rootfd, p->id, ino))

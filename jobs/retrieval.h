@@ -22,7 +22,12 @@
  *	NIfTI conversion with dcm2niix when the project asked for it and the program is
  *	installed (recorded as skipped otherwise). successful only when every instance
  *	is stored; failed with a category otherwise (storage_error, deid_error,
- *	protocol_error, not_found).
+ *	protocol_error, not_found). An instance whose pixels may show identifying text
+ *	(deid_burned_in(): BurnedInAnnotation YES, or undeclared in a capture) stops
+ *	the retrieval and nothing of the study is kept: the accession is queue_failed
+ *	with the category burned_in_annotation, unless DEID_ALLOW_BURNED_IN is set;
+ *	then it is stored and each such instance is an audit event
+ *	(imaging.burned_in_stored, with the project, the position and the reason).
  *
  *	Resumable: an accession left in processing by a crash is taken again from the
  *	start (its temporary folder is replaced). A PACS that cannot be reached or

@@ -115,6 +115,7 @@ static const struct config_key config_keys[] = {
 	{{"PACS_RETRIEVE"}, CK_CHOICE, F(pacs_retrieve), "get", 0, 0, config_retrieve},
 	{{"FLIP_DICOM_PORT"}, CK_INT, F(flip_dicom_port), "11112", PORT, NULL},
 	{{"REIMPORT_STUDIES_ENABLED"}, CK_BOOL, F(reimport_enabled), "true", 0, 0, NULL},
+	{{"DEID_ALLOW_BURNED_IN"}, CK_BOOL, F(deid_allow_burned_in), "false", 0, 0, NULL},
 	{{"BASE_IMAGES_DOWNLOAD_DIR"}, CK_KITPATH, F(images_dir), "/opt/flip/data/images", 0, 0,
 	 NULL},
 	/* hours are multiplied into seconds: keep it to a century */

@@ -93,6 +93,7 @@ struct config {
 	char *pacs_retrieve;	/* PACS_RETRIEVE: get (default) or move */
 	int flip_dicom_port;	/* FLIP_DICOM_PORT, default 11112 */
 	bool reimport_enabled;	/* REIMPORT_STUDIES_ENABLED, default true */
+	bool deid_allow_burned_in; /* DEID_ALLOW_BURNED_IN, default false */
 	char *images_dir;	/* BASE_IMAGES_DOWNLOAD_DIR, default /opt/flip/data/images */
 	long image_retention_hours; /* IMAGE_CACHE_RETENTION_HOURS, default 168 */
 

@@ -415,6 +415,8 @@ int hand_over(DcmDataset *incoming, dicom_store_fn store, void *arg, unsigned lo
 	}
 	char msg[256] = "";
 	int rc = store(ds, arg, msg, sizeof msg);
+	if (rc == DICOM_STORE_KEPT)
+		return 0;	/* the callback owns ds now */
 	dicom_ds_free(ds);
 	if (rc != 0) {
 		why = msg[0] ? msg : "store callback failed";

@@ -111,7 +111,9 @@
  *	instance is parsed in memory (dcmtk writes no file) and handed to store(ds,
  *	arg, err, errlen) as a dataset that is valid only during the call (the shim
  *	frees it afterwards); its transfer syntax is the one it arrived in, which
- *	dicom_ds_save() keeps. store returns 0, or -1 with a message: the C-STORE is
+ *	dicom_ds_save() keeps. store may instead return DICOM_STORE_KEPT: it then owns
+ *	the dataset (to work on it in another thread while the next instance comes; it
+ *	frees it with dicom_ds_free()). store returns 0, or -1 with a message: the C-STORE is
  *	then answered with a failure status, the association is aborted and the call
  *	returns DICOM_ERR_STORAGE with that message. stats (may be NULL) counts the
  *	instances stored and their bytes (the dataset's encoded length).
@@ -267,7 +269,10 @@ struct dicom_get_stats {
 struct dicom_ds;
 struct dicom_elem;
 
-/* store callback of dicom_get_study(): 0, or -1 with a message in err */
+/* store callback of dicom_get_study(): 0 (done with ds), DICOM_STORE_KEPT (the callback
+ * keeps ds and frees it later with dicom_ds_free, from any thread), or -1 with a
+ * message in err */
+#define DICOM_STORE_KEPT 1
 typedef int (*dicom_store_fn)(struct dicom_ds *ds, void *arg, char *err, size_t errlen);
 
 enum { DICOM_WALK_KEEP = 0, DICOM_WALK_REMOVE = 1, DICOM_WALK_SKIP = 2 };

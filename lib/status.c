@@ -93,11 +93,14 @@ static json_t *status_imaging(struct node *n)
 	for (size_t i = 0; i < cnt; i++) {
 		struct imaging_project *p = imaging_open(n->cfg.state_dir, ids[i]);
 		long long c[IMAGING_NSTATES];
-		if (p && imaging_counts(p, c) == 0) {
+		long long burned = p ? imaging_count_error(p, IMAGING_QUEUE_FAILED,
+							       "burned_in_annotation") : -1;
+		if (p && imaging_counts(p, c) == 0 && burned >= 0) {
 			json_t *counts = json_object();
 			for (int s = 0; s < IMAGING_NSTATES; s++)
 				json_object_set_new(counts, imaging_state_name((enum imaging_state)s),
 						    json_integer(c[s]));
+			json_object_set_new(counts, "burned_in_annotation", json_integer(burned));
 			json_array_append_new(out, json_pack("{s:s,s:O,s:O,s:o}", "id", ids[i],
 							     "hub_project", json_object_get(p->meta, "secondary_ID"),
 							     "created_at", json_object_get(p->meta, "created_at"),

@@ -9,6 +9,12 @@ Rows so far:
          POST with the same body, the GET of /tasks/pending); wall time, CPU time
          and flip-poll's peak RSS. Median of --runs runs, each on a freshly
          filled hub queue; the order of the two alternates to spread machine noise.
+  ct600  one CT study of --ct-slices (600) synthetic 512x512 16-bit slices made with
+         pydicom, retrieved by flip-exec imaging (C-FIND + C-GET + de-identify + store,
+         fsync on) against dcmtk's getscu with TCP_NODELAY=1 fetching the same study
+         into a folder; throughput ratio and flip-exec's peak RSS.
+
+--rows (or BENCH_ROWS) runs some rows only, e.g. `--rows ct600`; the default runs all.
 """
 import argparse
 import json
@@ -444,6 +450,133 @@ def bench_imaging(bindir, tmp, runs):
         pg.stop()
 
 
+def ct_slices(out, n, acc):
+    """n synthetic CT slices of 512x512 16-bit, one study and series, explicit VR LE"""
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    root = "1.2.826.0.1.3680043.9.7778."
+    base = bytearray(os.urandom(512 * 512 * 2))
+    for i in range(n):
+        ds = Dataset()
+        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        ds.SOPInstanceUID = root + "3.%d" % i
+        ds.StudyInstanceUID = root + "1"
+        ds.SeriesInstanceUID = root + "2"
+        ds.FrameOfReferenceUID = root + "4"
+        ds.AccessionNumber = acc
+        ds.PatientID = "BENCH-PATIENT"
+        ds.PatientName = "Bench^Patient"
+        ds.PatientBirthDate = "19600102"
+        ds.StudyDate = ds.ContentDate = "20240101"
+        ds.Modality = "CT"
+        ds.BurnedInAnnotation = "NO"
+        ds.SeriesNumber = 1
+        ds.InstanceNumber = i + 1
+        ds.ImagePositionPatient = [0, 0, float(i)]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing = [0.7, 0.7]
+        ds.SliceThickness = 1.0
+        ds.Rows = ds.Columns = 512
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 1
+        ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+        base[i % len(base)] = i % 256
+        ds.PixelData = bytes(base)
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+        ds.file_meta = meta
+        ds.is_little_endian, ds.is_implicit_VR = True, False
+        ds.preamble = b"\0" * 128
+        pydicom.dcmwrite(os.path.join(out, "%04d.dcm" % i), ds, write_like_original=False)
+    return root + "1"
+
+
+def bench_ct600(bindir, tmp, runs, slices):
+    """flip-exec imaging of one CT study of `slices` 512x512 slices against getscu with
+    TCP_NODELAY=1 fetching it; median throughput ratio and flip-exec's peak RSS."""
+    acc = "ACC0026"
+    pg = Postgres(os.path.join(tmp, "pgc"))
+    pacs = Orthanc(os.path.join(tmp, "orthanc-ct"))
+    hub = Hub()
+    try:
+        pg.start()
+        pg.setup_omop(fixture_sql_path=os.path.join(HERE, "omop", "fixture.sql"))
+        pacs.start()
+        src = os.path.join(tmp, "ct-src")
+        os.makedirs(src)
+        study = ct_slices(src, slices, acc)
+        nbytes = 0
+        for f in sorted(os.listdir(src)):
+            with open(os.path.join(src, f), "rb") as fh:
+                body = fh.read()
+            nbytes += len(body)
+            pacs.rest("POST", "/instances", body, "application/dicom", timeout=120)
+        shutil.rmtree(src)
+        hub.start(os.path.join(tmp, "hubc"))
+        kit = node_kit(tmp, "ct", hub, pg.env(), pacs.env())
+        subprocess.run([os.path.join(bindir, "flipctl"), "-c", kit, "init"], check=True,
+                       stdout=subprocess.DEVNULL)
+        project = str(uuid.uuid4())
+        sql = "SELECT p.person_id, io.accession_id FROM person p JOIN image_occurrence io USING (person_id)"
+        hub.add_task("persist_cohort", {"project_id": project, "trust_id": hub.trust_id,
+                                        "encrypted_project_id": "x", "query": sql, "query_id": str(uuid.uuid4())})
+        hub.add_task("create_imaging", {"project_id": project, "trust_id": hub.trust_id,
+                                        "project_name": "bench", "query": None, "users": [],
+                                        "dicom_to_nifti": False})
+        node_round(bindir, kit)
+        imaging = glob.glob(os.path.join(tmp, "ct-state", "imaging", "*-*-*-*-*"))[0]
+
+        def reset():
+            shutil.rmtree(os.path.join(imaging, "data"), ignore_errors=True)
+            os.makedirs(os.path.join(imaging, "data"))
+            for f in glob.glob(os.path.join(imaging, "accessions", "*.json")):
+                with open(f) as fh:
+                    st = json.load(fh)
+                st["state"] = "queued" if st["accession"] == acc else "queue_failed"
+                with open(f, "w") as fh:
+                    json.dump(st, fh)
+
+        def stored():
+            return len(glob.glob(os.path.join(imaging, "data", "*", acc, "scans", "*", "resources",
+                                              "DICOM", "files", "*.dcm")))
+
+        nodelay = dict(os.environ, TCP_NODELAY="1")
+        node, ref = [], []
+        out = os.path.join(tmp, "ct-getscu")
+        for i in range(runs):
+            for who in (("node", "ref") if i % 2 == 0 else ("ref", "node")):
+                if who == "node":
+                    reset()
+                    w, _, rc = timed([os.path.join(bindir, "flip-exec"), "-c", kit, "imaging"])
+                    if rc != 0 or stored() != slices:
+                        raise SystemExit("flip-exec imaging failed during the benchmark")
+                    node.append(w)
+                else:
+                    shutil.rmtree(out, ignore_errors=True)
+                    os.makedirs(out)
+                    w, _, rc = timed(["getscu", "-S", "-aet", "FLIPNODE", "-aec", pacs.aet, pacs.host,
+                                      str(pacs.dicom_port), "-k", "0008,0052=STUDY",
+                                      "-k", "0020,000D=" + study, "-od", out], env=nodelay)
+                    if rc != 0 or len(os.listdir(out)) != slices:
+                        raise SystemExit("getscu failed during the benchmark")
+                    ref.append(w)
+        shutil.rmtree(out, ignore_errors=True)
+        reset()
+        rss = peak_rss_kib([os.path.join(bindir, "flip-exec"), "-c", kit, "imaging"]) / 1024
+        return {"slices": slices, "mb": nbytes / 1e6, "runs": runs,
+                "node_s": statistics.median(node), "ref_s": statistics.median(ref),
+                "ratio": statistics.median(ref) / statistics.median(node), "rss_mb": rss}
+    finally:
+        hub.stop()
+        pacs.stop()
+        pg.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default="build/bin")
@@ -456,16 +589,29 @@ def main():
     ap.add_argument("--dataframe-rows", type=int, default=1000000,
                     help="snapshot rows for the /cohort/dataframe row (0 skips it)")
     ap.add_argument("--imaging", type=int, default=1, help="0 skips the imaging row")
+    ap.add_argument("--ct-slices", type=int, default=600,
+                    help="slices of the one-study CT retrieval row (0 skips it)")
+    ap.add_argument("--rows", default=os.environ.get("BENCH_ROWS", "all"),
+                    help="comma-separated rows to run: poll, spool, cohort, dataframe, "
+                    "imaging, ct600 (default all; also BENCH_ROWS)")
     args = ap.parse_args()
+    want = set(args.rows.split(","))
+
+    def row(name):
+        return "all" in want or name in want
     bindir = os.path.abspath(args.bin)
     tmp = tempfile.mkdtemp(prefix="flip-bench-")
     try:
-        poll = bench_poll(bindir, args.runs, tmp)
-        spool = bench_spool(bindir, tmp, args.spool_tasks) if args.spool_tasks else None
-        cohort = bench_cohort(bindir, tmp, args.persons, max(3, args.runs // 3)) if args.persons else None
+        poll = bench_poll(bindir, args.runs, tmp) if row("poll") else None
+        spool = bench_spool(bindir, tmp, args.spool_tasks) if args.spool_tasks and row("spool") else None
+        cohort = (bench_cohort(bindir, tmp, args.persons, max(3, args.runs // 3))
+                  if args.persons and row("cohort") else None)
         frame = (bench_dataframe(bindir, tmp, args.dataframe_rows, max(3, args.runs // 3))
-                 if args.dataframe_rows else None)
-        imaging = bench_imaging(bindir, tmp, max(3, args.runs // 3)) if args.imaging else None
+                 if args.dataframe_rows and row("dataframe") else None)
+        imaging = (bench_imaging(bindir, tmp, max(3, args.runs // 3))
+                   if args.imaging and row("imaging") else None)
+        ct = (bench_ct600(bindir, tmp, max(3, args.runs // 5), args.ct_slices)
+              if args.ct_slices and row("ct600") else None)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -475,7 +621,7 @@ def main():
         ("one flip-poll cycle, 50 tasks: CPU", "two curl calls", f"{poll['cpu_ratio']:.2f}x", "<= 1.5x"),
         ("flip-poll peak RSS (50 tasks)", f"curl: {poll['curl_rss_mb']:.1f} MB",
          f"{poll['rss_mb']:.1f} MB", "< 10 MB"),
-    ]
+    ] if poll else []
     if spool:
         rows += [
             (f"spool throughput: {spool['n']} no-op tasks through poll, exec, report (fsync on)",
@@ -507,6 +653,13 @@ def main():
             ("imaging retrieval, the same", "getscu of the same studies, TCP_NODELAY=1",
              f"{imaging['ratio_nodelay']:.2f}x throughput", "report it"),
         ]
+    if ct:
+        rows += [
+            (f"imaging retrieval, one CT study of {ct['slices']} slices 512x512 ({ct['mb']:.0f} MB; "
+             "C-FIND + C-GET + de-identify + store, fsync on)", "getscu of the same study, TCP_NODELAY=1",
+             f"{ct['ratio']:.2f}x throughput ({ct['node_s']:.1f} s against {ct['ref_s']:.1f} s)", ">= 1.0x"),
+            ("flip-exec peak RSS, that retrieval", "", f"{ct['rss_mb']:.1f} MB", "< 100 MB"),
+        ]
     lines = [
         "# Benchmarks",
         "",
@@ -517,8 +670,8 @@ def main():
         "|---|---|---|---|",
     ] + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows] + [
         "",
-        f"Raw medians (for context only, machines differ): flip-poll {poll['node_wall_ms']:.1f} ms, "
-        f"two curl calls {poll['curl_wall_ms']:.1f} ms.",
+        (f"Raw medians (for context only, machines differ): flip-poll {poll['node_wall_ms']:.1f} ms, "
+         f"two curl calls {poll['curl_wall_ms']:.1f} ms.") if poll else "",
         "",
         "Ratios above 1 are slower than the reference, except the imaging row, which is a "
         "throughput ratio (above 1 is faster).",

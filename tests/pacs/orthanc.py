@@ -28,8 +28,11 @@ US-free, RT Dose, RT Plan, Comprehensive SR, Segmentation, ECG waveform, and two
 multi-instance studies (one with two series). Each study gets an accession number of
 the OMOP fixture (tests/omop/fixture.sql: ACC0001..ACC0030): the files are copied
 to tmpdir/fixture/ and relabelled there with dcmtk's
-`dcmodify -nb -i "(0008,0050)=ACCnnnn"` (the originals are never touched), then
-uploaded with POST /instances. Every upload must answer Status "Success": an
+`dcmodify -nb -i "(0008,0050)=ACCnnnn" -i "(0028,0301)=NO"` (the originals are never
+touched), then uploaded with POST /instances. BurnedInAnnotation NO is declared on
+every copy because the samples are synthetic and carry no text in their pixels: the
+node refuses a secondary capture that does not declare it (test_deid_standard
+tests that refusal with instances of its own). Every upload must answer Status "Success": an
 "AlreadyStored" would mean two fixture files share a SOP instance and the expected
 counts would be wrong, so it raises.
 
@@ -355,7 +358,8 @@ def load_fixture(pacs, tmpdir):
             dst = os.path.join(work, "%s-%02d.dcm" % (acc, i))
             shutil.copyfile(src, dst)
             copies.append(dst)
-        p = subprocess.run([DCMODIFY, "-nb", "-i", "(0008,0050)=%s" % acc] + copies,
+        p = subprocess.run([DCMODIFY, "-nb", "-i", "(0008,0050)=%s" % acc,
+                            "-i", "(0028,0301)=NO"] + copies,
                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
             raise OrthancError("dcmodify failed for %s (exit %d): %s"

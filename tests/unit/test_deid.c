@@ -371,7 +371,7 @@ static void test_table_shape(void **state)
 	for (i = 0; i < n && r[i].mask == 0xFFFFFFFFu; i++)
 		if (i > 0 && r[i - 1].tag >= r[i].tag)
 			fail_msg("row %zu %s out of order", i, r[i].pattern);
-	assert_int_equal(n - i, 4); /* curves, two overlay rows, private groups */
+	assert_int_equal(n - i, 5); /* curves, two overlay rows, the overlay group, private */
 	for (; i < n; i++)
 		assert_int_not_equal(r[i].mask, 0xFFFFFFFFu);
 	for (i = 0; i < sizeof flip_removed / sizeof flip_removed[0]; i++) {
@@ -386,6 +386,8 @@ static void test_table_shape(void **state)
 	assert_int_equal(rule_of(0x00081030)->action, DEID_SESSION);
 	assert_int_equal(rule_of(0x00091001)->action, DEID_REMOVE);   /* private */
 	assert_int_equal(rule_of(0x60003000)->action, DEID_REMOVE);   /* overlay */
+	assert_int_equal(rule_of(0x60220010)->action, DEID_REMOVE);   /* overlay rows */
+	assert_int_equal(rule_of(0x0040A730)->action, DEID_CLEAN);
 	assert_int_equal(rule_of(0x0020000D)->action, DEID_UID);
 	assert_null(rule_of(0x7FE00010));			      /* pixel data: untouched */
 	assert_null(rule_of(0x00200032));			      /* geometry: untouched */
@@ -532,7 +534,7 @@ static void test_references(void **state)
 	dicom_ds_free(re);
 }
 
-/* SR: the content tree stays, person names go, observers are dummied */
+/* SR: the content tree stays, person names and text go, observers are dropped */
 static int count_tag_cb(struct dicom_elem *e, void *arg)
 {
 	uint32_t *want = arg;
@@ -572,14 +574,17 @@ static void test_structured_report(void **state)
 	dicom_ds_free(ds);
 	dicom_ds_free(re);
 
-	/* verifying observers: dummied, not left */
+	/* verifying observers: a dummied sequence keeps no item, so no name is left */
 	SAMPLE("test-SR.dcm", in);
 	out_path("sr.dcm", out, sizeof out);
 	ds = load_ok(in);
+	assert_int_equal(dicom_ds_walk(ds, count_tag_cb, observer), DICOM_OK);
+	assert_true(observer[1] > 0);
+	observer[1] = 0;
 	re = deid_save_reload(ds, out, &st);
 	assert_deidentified(re);
 	assert_int_equal(dicom_ds_walk(re, count_tag_cb, observer), DICOM_OK);
-	assert_true(observer[1] > 0);
+	assert_int_equal(observer[1], 0);
 	bytes = read_file(out, &flen);
 	assert_null(memmem(bytes, flen, "Observer^Verifying", 18));
 	assert_null(memmem(bytes, flen, "Test^S R", 8));
@@ -693,6 +698,72 @@ static void test_burned_in(void **state)
 	assert_int_equal(st.burned_in, 2);
 	dicom_ds_free(ds);
 	dicom_ds_free(re);
+}
+
+/* the capture rule: declared, undeclared in a capture class or modality, or neither */
+static void test_burned_in_captures(void **state)
+{
+	char in[512];
+	const char *why = NULL;
+	struct dicom_ds *ds;
+
+	(void)state;
+	SAMPLE("MR_small.dcm", in);
+	ds = load_ok(in);
+	assert_int_equal(deid_burned_in(ds, &why), DEID_BURNED_NO);	/* MR, undeclared */
+	assert_string_equal(why, "");
+	assert_int_equal(dicom_ds_put_string(ds, DICOM_TAG(0x0008, 0x0060), "US"), DICOM_OK);
+	assert_int_equal(deid_burned_in(ds, &why), DEID_BURNED_UNDECLARED);
+	assert_string_equal(why, "a capture modality without BurnedInAnnotation");
+	assert_int_equal(dicom_ds_put_string(ds, DICOM_TAG(0x0028, 0x0301), "NO"), DICOM_OK);
+	assert_int_equal(deid_burned_in(ds, NULL), DEID_BURNED_NO);
+	assert_int_equal(dicom_ds_put_string(ds, DICOM_TAG(0x0028, 0x0301), "MAYBE"), DICOM_OK);
+	assert_int_equal(deid_burned_in(ds, &why), DEID_BURNED_DECLARED); /* not NO: refused */
+	dicom_ds_free(ds);
+	/* a secondary capture (Modality OT) without the attribute; and by class alone */
+	SAMPLE("SC_rgb_rle_2frame.dcm", in);
+	ds = load_ok(in);
+	assert_int_equal(deid_burned_in(ds, &why), DEID_BURNED_UNDECLARED);
+	assert_string_equal(why, "a capture SOP class without BurnedInAnnotation");
+	assert_int_equal(dicom_ds_put_string(ds, DICOM_TAG(0x0008, 0x0060), "CT"), DICOM_OK);
+	assert_int_equal(deid_burned_in(ds, NULL), DEID_BURNED_UNDECLARED);
+	/* a class that only shares a prefix with Secondary Capture (…1.1.77.x) or is CT */
+	assert_int_equal(dicom_ds_put_string(ds, DICOM_TAG(0x0008, 0x0016),
+					     "1.2.840.10008.5.1.4.1.1.70"), DICOM_OK);
+	assert_int_equal(deid_burned_in(ds, NULL), DEID_BURNED_NO);
+	assert_int_equal(dicom_ds_put_string(ds, DICOM_TAG(0x0008, 0x0016),
+					     "1.2.840.10008.5.1.4.1.1.7.4"), DICOM_OK);
+	assert_int_equal(deid_burned_in(ds, NULL), DEID_BURNED_UNDECLARED);
+	dicom_ds_free(ds);
+}
+
+/* LongitudinalTemporalInformationModified says what happened to the dates */
+static void test_longitudinal_truthful(void **state)
+{
+	char in[512], out[512], v[32];
+	struct deid_stats st;
+	struct dicom_ds *ds, *re;
+
+	(void)state;
+	assert_string_equal(deid_ltim(0, 0), "REMOVED");
+	assert_string_equal(deid_ltim(0, 7), "REMOVED");
+	assert_string_equal(deid_ltim(2, 0), "UNMODIFIED");
+	assert_string_equal(deid_ltim(2, 7), "MODIFIED");
+	SAMPLE("MR_small.dcm", in);
+	out_path("ltim.dcm", out, sizeof out);
+	memset(&st, 0, sizeof st);
+	ds = load_ok(in);
+	re = deid_save_reload(ds, out, &st);
+	get_str(re, DICOM_TAG(0x0028, 0x0303), v, sizeof v);
+	assert_string_equal(v, "REMOVED");	/* every date it has is a listed one */
+	dicom_ds_free(re);
+	/* a date the standard does not list (ExpiryDate) stays, so not REMOVED */
+	assert_int_equal(dicom_ds_put_string(ds, DICOM_TAG(0x0014, 0x1020), "20300101"), DICOM_OK);
+	re = deid_save_reload(ds, out, &st);
+	get_str(re, DICOM_TAG(0x0028, 0x0303), v, sizeof v);
+	assert_string_equal(v, "MODIFIED");
+	dicom_ds_free(re);
+	dicom_ds_free(ds);
 }
 
 /* truncated files: the samples cut on purpose, and cuts inside pixel data */
@@ -897,6 +968,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_docs_table),
+		cmocka_unit_test(test_burned_in_captures),
+		cmocka_unit_test(test_longitudinal_truthful),
 		cmocka_unit_test(test_table_shape),
 		cmocka_unit_test(test_uid_map),
 		cmocka_unit_test(test_ct_small),
