@@ -64,6 +64,7 @@
 
 #define SERVE_TOO_SMALL "Cohort is too small for row-level data to be released."
 #define SERVE_NO_SNAPSHOT "No approved cohort snapshot exists for this project."
+#define SERVE_BAD_DOWNLOAD "Invalid download request"
 #define SERVE_POOL (256u * 1024)	/* MHD's per-connection memory: headers and send buffer */
 #define SERVE_BLOCK (64u * 1024)	/* bytes asked of the content reader at a time */
 #define SERVE_PIPE (1024u * 1024)	/* pipe between producer and reader, when the kernel allows */
@@ -810,7 +811,9 @@ static enum MHD_Result serve_images(struct serve_conn *c, struct MHD_Connection 
 
 	/* checked before anything could build a path from it */
 	if (!ident_ok(IDENT_NET_ID, net_id))
-		return serve_error(conn, r, 422, "net_id", "Invalid net_id");
+		return r->route->id == ROUTE_DOWNLOAD
+		       ? serve_error(conn, r, 400, "net_id", SERVE_BAD_DOWNLOAD)
+		       : serve_error(conn, r, 422, "net_id", "Invalid net_id");
 	if (!serve_json_body_type(conn))
 		return serve_error(conn, r, 422, "body", "Request body must be JSON");
 	body = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
@@ -823,7 +826,9 @@ static enum MHD_Result serve_images(struct serve_conn *c, struct MHD_Connection 
 	}
 	if (!ident_ok(IDENT_ACCESSION, acc)) {
 		json_decref(body);
-		return serve_error(conn, r, 422, "accession", "Invalid accession_id");
+		return r->route->id == ROUTE_DOWNLOAD
+		       ? serve_error(conn, r, 400, "accession", SERVE_BAD_DOWNLOAD)
+		       : serve_error(conn, r, 422, "accession", "Invalid accession_id");
 	}
 	status = serve_open_project(cfg, wire, project, &detail);
 	if (status != 0) {
@@ -837,12 +842,10 @@ static enum MHD_Result serve_images(struct serve_conn *c, struct MHD_Connection 
 		const char *rt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "resource_type");
 		at = at ? at : "scan";
 		rt = rt ? rt : "NIFTI";
-		if ((strcmp(at, "scan") && strcmp(at, "assessor")) ||
-		    (strcmp(rt, "NIFTI") && strcmp(rt, "DICOM") && strcmp(rt, "SEG") && strcmp(rt, "ALL"))) {
+		/* resource_type is free-form upstream: any one safe path segment */
+		if ((strcmp(at, "scan") && strcmp(at, "assessor")) || !ident_ok(IDENT_ACCESSION, rt)) {
 			json_decref(body);
-			return serve_error(conn, r, 422, "query",
-					   "assessor_type must be scan or assessor; resource_type NIFTI, "
-					   "DICOM, SEG or ALL");
+			return serve_error(conn, r, 400, "query", SERVE_BAD_DOWNLOAD);
 		}
 		/* acc points into body: release it only after the hand-off */
 		status = handoff_download(cfg, net_id, project, acc, at, rt,
@@ -871,9 +874,9 @@ static enum MHD_Result serve_images(struct serve_conn *c, struct MHD_Connection 
 	}
 	r->count_name = "files";
 	r->count = (long long)json_array_size(stored);
-	json_t *o = json_pack("{s:o}", "files", stored);
-	char *text = o ? json_dumps(o, JSON_ENSURE_ASCII) : NULL;
-	json_decref(o);
+	/* upstream answers with the list of stored paths itself */
+	char *text = json_dumps(stored, JSON_ENSURE_ASCII);
+	json_decref(stored);
 	return serve_text(conn, r, 200, text, NULL);
 }
 

@@ -494,7 +494,7 @@ class TestServe(unittest.TestCase):
                      "/download/images/net-1234567", "/download/images/NET-1"):
             with self.subTest(path=path):
                 status, body = self.raw_path("POST", path)
-                self.assertIn(status, (404, 422), body)
+                self.assertIn(status, (400, 404), body)
         status, _ = self.raw_path("PUT", "/upload/images/..%2f..%2ftmp")
         self.assertIn(status, (404, 422))
         self.assertFalse(os.path.exists(self.images))
@@ -508,11 +508,23 @@ class TestServe(unittest.TestCase):
         self.assertDetail(self.call("/upload/images/net-12", dict(body, files=["a.nii.gz"],
                                                                  scan_id="1", resource_id="SEG"),
                                     method="PUT"), 404, "Project not found")
+        # traversal anywhere in a download is 400 "Invalid download request", before any
+        # file is touched; resource_type is free-form but one safe path segment
+        bad = "Invalid download request"
         self.assertDetail(self.call("/download/images/net-1", dict(body, accession_id="../x")),
-                          422, "Invalid accession_id")
-        self.assertDetail(self.call("/download/images/net-1?resource_type=OTHER", body), 422,
-                          "assessor_type must be scan or assessor; resource_type NIFTI, DICOM, "
-                          "SEG or ALL")
+                          400, bad)
+        for rt in ("..", "a/b", "..%2f..%2fetc", "%2e%2e", ""):
+            with self.subTest(resource_type=rt):
+                self.assertDetail(self.call("/download/images/net-1?resource_type=" + rt, body),
+                                  400, bad)
+        self.assertDetail(self.call("/download/images/net-1?assessor_type=../x", body), 400, bad)
+        # a name the store may hold (RTSTRUCT) passes the check: here no project, so 404
+        self.assertDetail(self.call("/download/images/net-1?resource_type=RTSTRUCT", body), 404,
+                          "Project not found")
+        self.assertDetail(self.call("/upload/images/net-1", dict(body, accession_id="../x",
+                                                                 files=[], scan_id="1",
+                                                                 resource_id="SEG"),
+                                    method="PUT"), 422, "Invalid accession_id")
         self.assertFalse(os.path.exists(os.path.join(self.images, "net-1", "x")))
 
     def test_concurrent_requests_are_all_answered(self):
