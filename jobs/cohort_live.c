@@ -55,18 +55,47 @@ struct live_freeze {
 	struct snapshot_writer *w;
 	int set, first;
 	long long rows, ids;
+	int err;		/* errno when the writer stopped */
 };
 
-static int live_freeze_row(PGresult *res, int r, void *arg)
+/* live_freeze_line - omop_copy_out callback: "<id>\t<rows>\n", \N for NULL */
+static int live_freeze_line(const char *buf, int len, void *arg)
 {
 	struct live_freeze *z = arg;
+	const char *tab = memchr(buf, '\t', (size_t)len);
+	char id[4096];
+	size_t k = 0;
 
+	if (tab == NULL) {
+		z->err = EPROTO;
+		return -1;
+	}
 	if (z->first)
-		z->rows += strtoll(PQgetvalue(res, r, 1), NULL, 10);
-	if (PQgetisnull(res, r, 0))
+		z->rows += strtoll(tab + 1, NULL, 10);
+	if (tab - buf == 2 && buf[0] == '\\' && buf[1] == 'N')
 		return 0;
+	for (const char *p = buf; p < tab; p++) {
+		char ch = *p;
+		if (ch == '\\' && p + 1 < tab) {
+			/* COPY's text escapes; an id with a control character is not an id */
+			ch = *++p;
+			if (ch != '\\') {
+				z->err = EINVAL;
+				return -1;
+			}
+		}
+		if (k + 1 >= sizeof(id)) {
+			z->err = ENAMETOOLONG;
+			return -1;
+		}
+		id[k++] = ch;
+	}
+	id[k] = 0;
 	z->ids++;
-	return snapshot_add_id(z->w, z->set, PQgetvalue(res, r, 0)) == 0 ? 0 : -1;
+	if (snapshot_add_id(z->w, z->set, id) == 0)
+		return 0;
+	z->err = errno;
+	return -1;
 }
 
 int cohort_live_freeze(struct omop *db, const char *checked, const struct cohort_columns *c,
@@ -80,7 +109,7 @@ int cohort_live_freeze(struct omop *db, const char *checked, const struct cohort
 	out->accessions = 0;
 	out->person_order = cohort_live_order(c);
 	for (int set = 0; set < 2 && rc == OMOP_OK; set++) {
-		struct live_freeze z = {w, set, first, 0, 0};
+		struct live_freeze z = {w, set, first, 0, 0, 0};
 		char *sql = NULL;
 		size_t len;
 		FILE *f;
@@ -98,8 +127,10 @@ int cohort_live_freeze(struct omop *db, const char *checked, const struct cohort
 			free(sql);
 			return live_nomem(e);
 		}
-		rc = omop_each_row(db, sql, live_freeze_row, &z, e);
+		rc = omop_copy_out(db, sql, live_freeze_line, &z, e);
 		free(sql);
+		if (rc == OMOP_STOPPED)
+			errno = z.err ? z.err : EINVAL;	/* the drain may have changed it */
 		if (first)
 			out->rows = z.rows;
 		first = 0;

@@ -9,6 +9,8 @@
  *		       PGresult **res, struct omop_error *e);
  *	int omop_each_row(struct omop *db, const char *select, omop_row_fn row, void *arg,
  *			  struct omop_error *e);
+ *	int omop_copy_out(struct omop *db, const char *select, omop_line_fn line, void *arg,
+ *			  struct omop_error *e);
  *	void omop_close(struct omop *db);
  *
  * DESCRIPTION
@@ -27,6 +29,12 @@
  *	row returns 0 to go on, anything else to stop: omop_each_row() then returns
  *	OMOP_STOPPED at once and leaves e to the caller. The cursor lives in the job's
  *	transaction (one at a time; omop_close() ends it with the transaction).
+ *
+ *	omop_copy_out() runs `COPY (select) TO STDOUT` (a read: allowed in the
+ *	read-only transaction) and hands each row, in COPY's text format (columns
+ *	separated by a tab, NULL as \N, backslash escapes, a newline at the end), to
+ *	line(buf, len, arg): the fastest way out of PostgreSQL, one row of memory.
+ *	line returns non-zero to stop: the rest is drained and OMOP_STOPPED returned.
  *
  *	Failures come back categorised in e, in the form the hub shows researchers
  *	(data-access.md): an undefined table "400: The table '<name>' does not
@@ -52,6 +60,7 @@ enum { OMOP_OK = 0, OMOP_TRANSIENT = 1, OMOP_FAILED = 2, OMOP_STOPPED = 3 };
 #define OMOP_FETCH 5000		/* rows per FETCH of omop_each_row() */
 
 typedef int (*omop_row_fn)(PGresult *res, int row, void *arg);
+typedef int (*omop_line_fn)(const char *buf, int len, void *arg);
 
 struct omop {
 	PGconn *conn;
@@ -68,6 +77,8 @@ int omop_open(struct omop *db, const struct config *cfg, struct omop_error *e);
 int omop_query(struct omop *db, const char *sql, int nparams, const char *const *params,
 	       PGresult **res, struct omop_error *e);
 int omop_each_row(struct omop *db, const char *select, omop_row_fn row, void *arg,
+		  struct omop_error *e);
+int omop_copy_out(struct omop *db, const char *select, omop_line_fn line, void *arg,
 		  struct omop_error *e);
 void omop_close(struct omop *db);
 
