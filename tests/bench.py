@@ -351,13 +351,21 @@ def bench_dataframe(bindir, tmp, n, runs, freeze_runs):
             rss = int(err.decode().strip().splitlines()[-1])
             return wall, rss, got
 
-        node, ref = [], []
+        node, ref, plain = [], [], []
         copy = "\\copy (%s) to stdout csv" % filtered
         for i in range(runs):
-            for who in (("node", "ref") if i % 2 == 0 else ("ref", "node")):
+            for who in (("node", "ref", "plain") if i % 2 == 0 else ("plain", "ref", "node")):
                 if who == "node":
                     w, rss_big, got = fetch_via_socket_activation(n)
                     node.append(w)
+                elif who == "plain":
+                    # for context: the query of record alone, no membership to apply
+                    t0 = time.perf_counter()
+                    p = pg.run_psql("\\copy (%s) to stdout csv" % qsql,
+                                    args=("-X", "-q", "-o", "/dev/null"))
+                    plain.append(time.perf_counter() - t0)
+                    if p.returncode != 0:
+                        raise SystemExit("dataframe benchmark: psql failed: " + p.stderr[:200])
                 else:
                     if not ref:
                         # once: the reference must really produce the n rows
@@ -372,6 +380,7 @@ def bench_dataframe(bindir, tmp, n, runs, freeze_runs):
                         raise SystemExit("dataframe benchmark: the psql reference failed: " + p.stderr[:200])
         _, rss_small, _ = fetch_via_socket_activation(n // 100)
         out = {"n": n, "ratio": statistics.median(node) / statistics.median(ref),
+               "plain_ratio": statistics.median(node) / statistics.median(plain),
                "rss_big": rss_big / 1024.0, "rss_small": rss_small / 1024.0, "bytes": got,
                "node_s": statistics.median(node), "ref_s": statistics.median(ref)}
 
@@ -568,6 +577,8 @@ def main():
              f"({frame['bytes'] / 1e6:.0f} MB of JSON)",
              "psql \\copy (same query, person_id = ANY(members)) to stdout csv",
              f"{frame['ratio']:.2f}x", "<= 1.5x"),
+            ("/cohort/dataframe, the same", "psql \\copy (the query alone, no membership) to stdout csv",
+             f"{frame['plain_ratio']:.2f}x", "report it"),
             ("flip-serve peak RSS, dataframe", f"{frame['n'] // 100:,} rows against {frame['n']:,}",
              f"{frame['rss_small']:.1f} MB / {frame['rss_big']:.1f} MB", "flat"),
             (f"persist_cohort: freezing {frame['n']:,} members (flip-exec)",

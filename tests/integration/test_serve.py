@@ -392,6 +392,32 @@ class TestServe(unittest.TestCase):
         finally:
             self.node.set_config(COHORT_QUERY_THRESHOLD=None)
 
+    def test_format1_snapshot_converts_on_first_use_with_its_query(self):
+        """A node upgraded from value snapshots: the FL client's first call with the
+        approved query converts the snapshot; any other query gets 503 meanwhile."""
+        project = str(uuid.uuid4())
+        d = os.path.join(self.node.state, "cohorts", project)
+        os.makedirs(d)
+        rows = [(i, 1950 + i % 40) for i in range(1, 51)]
+        meta = {"format_version": 1, "row_count": 50, "columns": ["person_id", "year_of_birth"],
+                "kinds": ["number", "number"], "subject_count": 50, "has_accessions": False,
+                "query_hash": hashlib.sha256(" ".join(NO_ACCESSION_SQL.lower().split())
+                                             .encode()).hexdigest(),
+                "created_at": "2026-01-02T03:04:05Z"}
+        with open(os.path.join(d, "meta.json"), "w") as f:
+            json.dump(meta, f)
+        for i in range(2):
+            with open(os.path.join(d, "c%04d.jsonl" % i), "w") as f:
+                f.write("".join("%d\n" % r[i] for r in rows))
+        self.assertDetail(self.ask("/cohort/dataframe", project, query="SELECT 1"), 503,
+                          "Cohort snapshot awaits conversion to membership")
+        self.assertIn("c0000.jsonl", os.listdir(d))
+        status, body = self.ask("/cohort/dataframe", project, query=NO_ACCESSION_SQL)
+        self.assertEqual(status, 200, body[:300])
+        self.assertEqual(json.loads(body)["person_id"], list(range(1, 51)))
+        self.assertEqual(sorted(os.listdir(d)), ["meta.json", "persons.txt", "query.sql"])
+        self.assertEqual(self.meta(project)["format_version"], 2)
+
     def test_accession_ids_are_the_frozen_ones_still_present_sorted(self):
         status, body = self.ask("/cohort/accession-ids", self.small[1])
         self.assertEqual(status, 200)
