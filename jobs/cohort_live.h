@@ -18,8 +18,9 @@
  * DESCRIPTION
  *	cohort_live_freeze() writes the membership of the checked query into w: the
  *	distinct person ids (when the cohort projects person_id) and the distinct
- *	accession ids (when it projects accession_id), each in one pass of
- *	`GROUP BY ... ORDER BY` through a cursor, so memory stays flat. out gets the
+ *	accession ids (when it projects accession_id), each in one sorted pass
+ *	(`ORDER BY`, streamed out by COPY; rows counted and repeats dropped as they
+ *	arrive), so memory stays flat. out gets the
  *	row count, the distinct persons (-1 without a person column) and the order of
  *	the person set ("numeric" for an integer column, else "bytewise").
  *
