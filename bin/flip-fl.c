@@ -223,6 +223,8 @@ static void fmt_date(time_t t, char *buf, size_t len)
 static int fl_check(struct fl *f, int quiet, time_t *na)
 {
 	struct kit_findings *kf = calloc(1, sizeof(*kf));
+	const struct kit_trust trust = {f->n.cfg.fl_kit_require_signature,
+					f->n.cfg.fl_kit_root_ca_sha256};
 	struct privacy_policy pp;
 	json_t *doc = NULL;
 	char err[1024], desc[256], date[40];
@@ -233,7 +235,7 @@ static int fl_check(struct fl *f, int quiet, time_t *na)
 		log_error("out of memory");
 		return 1;
 	}
-	kit_verify(f->kp.live, f->n.cfg.fl_kit_slot, time(NULL), kf);
+	kit_verify(f->kp.live, f->n.cfg.fl_kit_slot, time(NULL), &trust, kf);
 	kit_check_site(f->kp.live, f->n.cfg.images_dir, kf);
 	*na = kf->cert_not_after;
 	problems = print_findings(kf);
@@ -456,6 +458,8 @@ static int cmd_install(const char *tarball)
 	struct kit_limits lim = {KIT_MEMBER_MAX, KIT_TOTAL_MAX, KIT_ENTRIES_MAX};
 	struct kit_stage st;
 	struct kit_findings *kf = NULL;
+	struct kit_trust trust = {0, NULL};
+	int unsigned_kit = 0;
 	struct privacy_policy pp;
 	struct flclient_state cs;
 	struct fl f;
@@ -479,7 +483,10 @@ static int cmd_install(const char *tarball)
 		rc = 1;
 		goto out;
 	}
-	kit_verify(st.path, f.n.cfg.fl_kit_slot, time(NULL), kf);
+	trust.require_signature = f.n.cfg.fl_kit_require_signature;
+	trust.root_ca_sha256 = f.n.cfg.fl_kit_root_ca_sha256;
+	kit_verify(st.path, f.n.cfg.fl_kit_slot, time(NULL), &trust, kf);
+	unsigned_kit = kf->unsigned_kit;
 	if ((n = print_findings(kf)) > 0) {
 		rc = install_refused(&f, st.fingerprint, "verify", n);
 		goto out;
@@ -507,9 +514,14 @@ static int cmd_install(const char *tarball)
 		goto out;
 	}
 	node_audit(&f.n, "fl.kit.installed", NULL, NULL,
-		   json_pack("{s:s, s:s, s:I, s:I, s:I}", "fingerprint", st.fingerprint, "slot",
+		   json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}", "fingerprint", st.fingerprint, "slot",
 			     f.n.cfg.fl_kit_slot, "files", (json_int_t)st.files, "links",
-			     (json_int_t)st.links, "bytes", (json_int_t)st.bytes));
+			     (json_int_t)st.links, "bytes", (json_int_t)st.bytes, "signed",
+			     !unsigned_kit));
+	if (unsigned_kit)
+		node_audit(&f.n, "fl.kit.unsigned", NULL, NULL,
+			   json_pack("{s:s, s:s}", "fingerprint", st.fingerprint, "slot",
+				     f.n.cfg.fl_kit_slot));
 	printf("installed the FL kit for slot %s in %s (tarball sha256 %s)\n", f.n.cfg.fl_kit_slot,
 	       f.kp.live, st.fingerprint);
 	rc = 0;

@@ -2,14 +2,16 @@
  * create_imaging - create the imaging project and queue retrieval of its studies.
  *
  * Idempotent per hub project: a re-delivered task finds the project it created and
- * returns it unchanged. The accession list comes from the project's frozen cohort
- * snapshot (persist_cohort ran first: the hub orders them so); with no snapshot and
+ * returns it unchanged. The accession list comes from the project's frozen membership
+ * (persist_cohort ran first: the hub orders them so): the frozen accession ids still
+ * present in omop.image_occurrence, sorted; with no snapshot and
  * a query in the payload, the query runs live under the cohort.accession_ids policy
- * and the threshold. Each distinct accession is kept once, first occurrence first,
- * and queued; retrieval is flip-exec imaging's job, so this returns at once.
+ * and the threshold (each distinct accession once, first occurrence first). All are
+ * queued; retrieval is flip-exec imaging's job, so this returns at once.
  */
 #include "jobs.h"
 
+#include "cohort_live.h"
 #include "cohort_stats.h"
 #include "imaging_store.h"
 #include "log.h"
@@ -41,58 +43,59 @@ static int accession_add(struct accession_sink *s, const char *acc)
 	return json_array_append_new(s->list, json_string(acc));
 }
 
-/* accession_from_json - snapshot_each callback: one JSON value of the accession column */
-static int accession_from_json(const char *json, size_t len, void *arg)
-{
-	json_t *v = json_loadb(json, len, JSON_DECODE_ANY, NULL);
-	int rc = 0;
-
-	if (json_is_string(v))
-		rc = accession_add(arg, json_string_value(v));
-	else if (json_is_integer(v)) {
-		char buf[32];
-		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
-		rc = accession_add(arg, buf);
-	}
-	json_decref(v);
-	return rc;
-}
-
 /* accession_from_row - omop_each_row callback: the row's one column */
 static int accession_from_row(PGresult *res, int r, void *arg)
 {
 	return accession_add(arg, PQgetvalue(res, r, 0));
 }
 
-/* accessions_from_snapshot - 0 ok, 1 no snapshot, -1 answered (failure) */
+/* accessions_from_snapshot - 0 ok, 1 no snapshot, -1 answered (failure); the frozen
+ * accession ids still present in omop.image_occurrence, sorted */
 static int accessions_from_snapshot(struct job_ctx *ctx, const char *project, long floor,
 				    struct accession_sink *sink, struct job_answer *a)
 {
-	char err[256];
+	char err[512];
 	struct snapshot *s = snapshot_open(ctx->node->cfg.state_dir, project, err, sizeof(err));
+	struct omop db = {0};
+	struct omop_error e = {0};
+	PGresult *res = NULL;
+	int rc;
 
 	if (s == NULL) {
+		int old = errno == EPROTO;
 		if (errno == ENOENT)
 			return 1;
 		log_error("create_imaging for project %s: snapshot unreadable: %s", project, err);
-		jobs_answer_fail(a, 500, "Trust-side storage error");
+		jobs_answer_fail(a, old ? 503 : 500, old
+				 ? "Cohort snapshot awaits conversion to membership"
+				 : "Trust-side storage error");
 		return -1;
 	}
 	json_int_t subjects = json_integer_value(json_object_get(snapshot_meta(s), "subject_count"));
-	int col = snapshot_column(s, "accession_id");
-	int rc = 0;
 	if (subjects < floor) {
 		jobs_answer_fail(a, 403, TOO_SMALL);
-		rc = -1;
-	} else if (col < 0) {
-		jobs_answer_fail(a, 400, "The approved cohort has no accession_id column.");
-		rc = -1;
-	} else if (snapshot_each(s, col, accession_from_json, sink) != 0) {
-		jobs_answer_fail(a, 500, "Trust-side storage error");
-		rc = -1;
+		snapshot_close(s);
+		return -1;
 	}
+	if (!json_is_true(json_object_get(snapshot_meta(s), "has_accessions"))) {
+		jobs_answer_fail(a, 400, "The approved cohort has no accession_id column.");
+		snapshot_close(s);
+		return -1;
+	}
+	rc = omop_open(&db, &ctx->node->cfg, &e);
+	if (rc == OMOP_OK)
+		rc = cohort_live_accessions(&db, s, &res, &e);
+	for (int r = 0; rc == OMOP_OK && r < PQntuples(res); r++)
+		if (accession_add(sink, PQgetvalue(res, r, 0)) != 0) {
+			jobs_answer_fail(a, 500, "internal_error");
+			rc = -1;
+		}
+	PQclear(res);
+	omop_close(&db);
 	snapshot_close(s);
-	return rc;
+	if (rc == -1)
+		return -1;
+	return jobs_answer_omop(a, rc, &e) == OMOP_OK ? 0 : -1;
 }
 
 /* accessions_live - run the payload's query under the guard and threshold */

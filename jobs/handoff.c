@@ -28,8 +28,6 @@
 #define HANDOFF_MAX_FILE (4ULL << 30)
 #define HANDOFF_MAX_FILES 100000
 
-static const char *const handoff_types[] = {"NIFTI", "DICOM", "SEG", NULL};
-
 /* handoff_dir - open (creating when asked) a chain of directories below fd */
 static int handoff_dir(int fd, const char *const *parts, size_t n, int create)
 {
@@ -163,6 +161,31 @@ static int handoff_inside(const struct config *cfg, int fd, char *path, size_t p
 	return 1;
 }
 
+/* handoff_all_resources - every resource of a series (resource_type ALL) */
+static long handoff_all_resources(int seriesfd, int dstseriesfd)
+{
+	const char *parts[] = {"resources"};
+	int rfd = handoff_dir(seriesfd, parts, 1, 0);
+	DIR *d;
+	struct dirent *de;
+	long total = 0;
+
+	if (rfd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if ((d = fdopendir(rfd)) == NULL) {
+		close(rfd);
+		return -1;
+	}
+	while (total >= 0 && (de = readdir(d)) != NULL) {
+		if (de->d_type != DT_DIR || !ident_ok(IDENT_ACCESSION, de->d_name))
+			continue;
+		long placed = handoff_resource(seriesfd, dstseriesfd, de->d_name);
+		total = placed < 0 ? -1 : total + placed;
+	}
+	closedir(d);
+	return total;
+}
+
 /* handoff_download - see handoff.h */
 int handoff_download(const struct config *cfg, const char *net_id, const char *project,
 		     const char *accession, const char *assessor_type, const char *resource_type,
@@ -206,15 +229,13 @@ int handoff_download(const struct config *cfg, const char *net_id, const char *p
 		const char *series[] = {de->d_name};
 		int sfd = handoff_dir(scans, series, 1, 0);
 		int dfd = sfd >= 0 ? handoff_dir(dstscans, series, 1, 1) : -1;
-		for (int t = 0; dfd >= 0 && handoff_types[t]; t++) {
-			if (strcmp(resource_type, "ALL") != 0 && strcmp(resource_type, handoff_types[t]) != 0)
-				continue;
-			long placed = handoff_resource(sfd, dfd, handoff_types[t]);
-			if (placed < 0) {
-				total = -1;
-				break;
-			}
-			total += placed;
+		if (dfd >= 0 && strcmp(resource_type, "ALL") != 0) {
+			/* any resource the store holds by that name (a safe segment: ident.h) */
+			long placed = handoff_resource(sfd, dfd, resource_type);
+			total = placed < 0 ? -1 : total + placed;
+		} else if (dfd >= 0) {
+			long placed = handoff_all_resources(sfd, dfd);
+			total = placed < 0 ? -1 : total + placed;
 		}
 		if (sfd >= 0)
 			close(sfd);

@@ -15,7 +15,8 @@
  *
  * DESCRIPTION
  *	handoff_download() makes one accession's files of the given resource type
- *	(NIFTI, DICOM, SEG or ALL) available under
+ *	(NIFTI, DICOM, SEG, any other resource name the store holds, or ALL for every
+ *	one) available under
  *	BASE_IMAGES_DOWNLOAD_DIR/<net_id>/<hub project>/<accession>/scans/<series>/
  *	resources/<TYPE>/files/, as hard links from the project store where the file
  *	system allows (a copy otherwise), then writes the sentinel

@@ -1,15 +1,23 @@
 /*
- * persist_cohort - freeze the approved cohort as the project's snapshot.
+ * persist_cohort - freeze the approved cohort's membership, once per project.
  *
- * At project approval the hub sends the approved SQL once. The node runs it under
- * the guard and the threshold (below it: 403 with the fixed text, nothing
- * persisted), streams the rows through a server-side cursor into the snapshot
- * store (so memory stays flat whatever the cohort's size), and swaps the new
- * snapshot in atomically. A re-delivered or re-approved task simply replaces it.
- * Row-level reads (flip-serve, imaging) use only this frozen copy.
+ * docs/design/data-access.md, "Snapshots: membership, frozen once". The hub sends
+ * persist_cohort at approval and again later as a routine re-check. When the
+ * project already has a snapshot the node answers with its facts and runs
+ * nothing: the approved cohort never changes under the researcher. Otherwise it
+ * runs the approved SQL under the guard, the governance policy (action
+ * cohort.statistics) and the threshold, and freezes who is in the cohort: the
+ * distinct person ids and accession ids, written by cohort_live_freeze() from a
+ * cursor (memory flat), plus meta.json and the query of record. No row value is
+ * written. Row-level reads re-run the query of record against live OMOP.
+ *
+ * A project still holding a format 1 snapshot (row values, from flip-node before
+ * membership snapshots) is converted here when the hub's query is the one it was
+ * frozen from (snapshot_migrate); a different query is refused with what to do.
  */
 #include "jobs.h"
 
+#include "cohort_live.h"
 #include "cohort_stats.h"
 #include "digest.h"
 #include "log.h"
@@ -27,68 +35,64 @@
 
 #define PERSIST_TOO_SMALL "Cohort is too small for row-level data to be released."
 
-/* persist_kind - how a PostgreSQL type is stored: number, bool or string */
-static int persist_kind(unsigned int oid)
+/* persist_answer_facts - success with the facts of the snapshot in meta */
+static void persist_answer_facts(struct job_answer *a, const char *project, const json_t *meta)
 {
-	switch (oid) {
-	case 20: case 21: case 23: case 700: case 701: case 1700:	/* int8 int2 int4 float4 float8 numeric */
-		return SNAPSHOT_NUMBER;
-	case 16:	/* bool */
-		return SNAPSHOT_BOOL;
-	default:
-		return SNAPSHOT_STRING;
+	json_t *facts = snapshot_facts(meta);
+
+	if (facts == NULL) {
+		log_error("persist_cohort for project %s: the snapshot's meta.json lacks its facts",
+			  project);
+		jobs_answer_fail(a, 500, "Trust-side storage error");
+		return;
 	}
+	a->outcome = JOB_ANSWER;
+	a->success = 1;
+	a->result_text = json_dumps(facts, JSON_ENSURE_ASCII);
+	a->detail = json_pack("{s:s,s:O,s:O,s:b}", "project_id", project, "row_count",
+			      json_object_get(facts, "row_count"), "subject_count",
+			      json_object_get(facts, "subject_count"), "already_frozen", 1);
+	json_decref(facts);
 }
 
-/* the state of persist_stream's row callback */
-struct persist_rows {
-	const struct cohort_columns *c;
-	struct snapshot_writer *w;
-	const char **values;
-	int too_big;
-};
-
-/* persist_row - omop_each_row callback: the kept columns of one row into the writer */
-static int persist_row(PGresult *res, int r, void *arg)
+/* persist_existing - 1 answered from an existing snapshot, 0 none, -1 answered (failure) */
+static int persist_existing(struct job_ctx *ctx, const char *project, const char *sql,
+			    struct job_answer *a)
 {
-	struct persist_rows *p = arg;
-	int k = 0;
+	const struct config *cfg = &ctx->node->cfg;
+	char err[512];
+	struct snapshot *s = snapshot_open(cfg->state_dir, project, err, sizeof(err));
 
-	for (int i = 0; i < p->c->n; i++)
-		if (p->c->keep[i])
-			p->values[k++] = PQgetisnull(res, r, i) ? NULL : PQgetvalue(res, r, i);
-	if (snapshot_add_row(p->w, p->values) == 0)
-		return 0;
-	p->too_big = errno == EFBIG;
-	return -1;
-}
-
-/* persist_stream - rows through a cursor into the writer; OMOP_* */
-static int persist_stream(struct omop *db, const char *checked, const struct cohort_columns *c,
-			  struct snapshot_writer *w, struct omop_error *e)
-{
-	struct persist_rows p = {c, w, calloc((size_t)c->n + 1, sizeof(*p.values)), 0};
-	char *sql = NULL;
-	int rc;
-
-	if (p.values == NULL ||
-	    asprintf(&sql, "SELECT * FROM (%s) AS flip_cohort", checked) < 0) {
-		free(p.values);
-		snprintf(e->message, sizeof(e->message), "500: internal_error");
-		e->status = 500;
-		return OMOP_FAILED;
+	if (s == NULL && errno == EPROTO) {
+		if (snapshot_migrate(cfg->state_dir, project, sql, cfg->snapshot_max_bytes, err,
+				     sizeof(err)) < 0) {
+			int stale = errno == ESTALE;
+			log_error("persist_cohort for project %s: cannot convert its format 1 snapshot: "
+				  "%s%s", project, err, stale ? "; delete FLIP_STATE_DIR/cohorts/<project> "
+				  "to freeze the approved query anew" : "");
+			jobs_answer_fail(a, stale ? 409 : 500, stale
+					 ? "The project's snapshot predates membership snapshots and "
+					   "was frozen from another query; the trust must delete it."
+					 : "Trust-side storage error");
+			return -1;
+		}
+		log_info("persist_cohort for project %s: format 1 snapshot converted to membership; "
+			 "its row values are gone", project);
+		s = snapshot_open(cfg->state_dir, project, err, sizeof(err));
 	}
-	rc = omop_each_row(db, sql, persist_row, &p, e);
-	free(sql);
-	free(p.values);
-	if (rc == OMOP_STOPPED) {
-		e->status = p.too_big ? 413 : 500;
-		snprintf(e->message, sizeof(e->message), p.too_big
-			 ? "413: Cohort snapshot exceeds SNAPSHOT_MAX_BYTES"
-			 : "500: snapshot_storage_error");
-		rc = OMOP_FAILED;
+	if (s == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		log_error("persist_cohort for project %s: snapshot unreadable: %s", project, err);
+		jobs_answer_fail(a, 500, "Trust-side storage error");
+		return -1;
 	}
-	return rc;
+	log_info("persist_cohort for project %s: already frozen (query %.12s); answered with its "
+		 "facts, nothing re-run", project,
+		 json_string_value(json_object_get(snapshot_meta(s), "query_hash")));
+	persist_answer_facts(a, project, snapshot_meta(s));
+	snapshot_close(s);
+	return 1;
 }
 
 static void persist_cohort_run(struct job_ctx *ctx, struct job_answer *a)
@@ -97,29 +101,41 @@ static void persist_cohort_run(struct job_ctx *ctx, struct job_answer *a)
 	const char *sql = json_string_value(json_object_get(ctx->payload, "query"));
 	const char *pid = json_string_value(json_object_get(ctx->payload, "project_id"));
 	const char *qid = json_string_value(json_object_get(ctx->payload, "query_id"));
-	struct policy *pol;
+	struct policy *pol = NULL;
 	struct policy_decision d;
 	struct cohort_columns c = {0};
+	struct cohort_frozen fz = {0};
 	struct snapshot_writer *w = NULL;
 	struct omop db = {0};
 	struct omop_error e = {0};
 	char project[37], hash[65], err[512], created[32];
 	char *checked = NULL, *subject_sql = NULL;
-	const char **names = NULL;
-	int *kinds = NULL, failed, rc, k = 0;
+	int failed, rc;
 	long long subjects = -1;
+	json_t *meta = NULL, *cols = NULL;
 	PGresult *res;
 
 	if (task_uuid_canonical(pid, project) < 0) {
 		jobs_answer_fail(a, 400, "project_id is not a UUID");
 		return;
 	}
+	if (cfg->state_dir == NULL || cfg->state_dir[0] == 0) {
+		jobs_answer_fail(a, 503, "Cohort snapshot store is not configured");
+		return;
+	}
+	if (persist_existing(ctx, project, sql, a) != 0)
+		return;
 	digest_query(sql, hash);
 	pol = jobs_policy(ctx, a, &failed);
 	if (failed)
 		return;
-	/* the floor that row-level reads will apply: the dataframe action for this project */
-	policy_decide(pol, POLICY_DATAFRAME, project, cfg->cohort_threshold, &d);
+	policy_decide(pol, POLICY_STATISTICS, project, cfg->cohort_threshold, &d);
+	if (!d.permit) {
+		log_info("persist_cohort for project %s denied by the governance policy (rule %s); "
+			 "nothing frozen", project, d.rule[0] ? d.rule : "(none matched)");
+		jobs_answer_fail(a, 403, PERSIST_TOO_SMALL);
+		goto out;
+	}
 	checked = sqlguard_check(sql, err, sizeof(err));
 	if (checked == NULL) {
 		jobs_answer_fail(a, 400, "%s", err);
@@ -128,80 +144,99 @@ static void persist_cohort_run(struct job_ctx *ctx, struct job_answer *a)
 	rc = omop_open(&db, cfg, &e);
 	if (rc == OMOP_OK)
 		rc = cohort_columns(&db, checked, &c, &e);
-	if (rc == OMOP_OK && (subject_sql = cohort_subject_sql(checked, &c)) == NULL) {
-		jobs_answer_fail(a, 500, "internal_error");
+	if (rc == OMOP_OK && c.person < 0 && c.accession < 0) {
+		jobs_answer_fail(a, 400, "The cohort has neither a person_id nor an accession_id "
+			       "column; nothing identifies its members.");
 		goto out;
 	}
-	if (rc == OMOP_OK && (rc = omop_query(&db, subject_sql, 0, NULL, &res, &e)) == OMOP_OK) {
-		if (!PQgetisnull(res, 0, 0))
-			subjects = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		PQclear(res);
-	}
-	if (rc == OMOP_OK && (subjects < 0 || subjects < d.floor)) {
-		log_info("persist_cohort for project %s: cohort below the threshold of %ld subjects; "
-			 "nothing persisted", project, d.floor);
+	/* only bare OMOP ids count as people (docs/design/data-access.md "Subjects"): a
+	 * person_id column that is not one makes the cohort uncountable whatever else it
+	 * has, exactly as the statistics count it; an uncountable cohort is never frozen */
+	if (rc == OMOP_OK && (c.person >= 0 ? !c.person_countable : !c.accession_countable)) {
+		log_info("persist_cohort for project %s: the cohort's ids are not bare OMOP "
+			 "references, its subjects cannot be counted; nothing frozen", project);
 		jobs_answer_fail(a, 403, PERSIST_TOO_SMALL);
 		goto out;
 	}
 	if (rc == OMOP_OK) {
-		names = calloc((size_t)c.n + 1, sizeof(*names));
-		kinds = calloc((size_t)c.n + 1, sizeof(*kinds));
-		for (int i = 0; names && kinds && i < c.n; i++)
-			if (c.keep[i]) {
-				names[k] = c.names[i];
-				kinds[k++] = persist_kind(c.types[i]);
-			}
-		w = names && kinds ? snapshot_create(cfg->state_dir, project, k, names, kinds,
-						     cfg->snapshot_max_bytes, err, sizeof(err))
-				   : NULL;
+		w = snapshot_create(cfg->state_dir, project, cfg->snapshot_max_bytes, err, sizeof(err));
 		if (w == NULL) {
 			log_error("persist_cohort for project %s: %s", project, err);
 			a->outcome = JOB_TRANSIENT;	/* local disk: retried, then reported */
 			snprintf(a->service, sizeof(a->service), "disk");
 			goto out;
 		}
-		rc = persist_stream(&db, checked, &c, w, &e);
+		rc = cohort_live_freeze(&db, checked, &c, w, &fz, &e);
+		if (rc == OMOP_STOPPED) {
+			int big = errno == EFBIG;
+			if (!big)
+				log_error("persist_cohort for project %s: cannot write the membership: %s",
+					  project, strerror(errno));
+			jobs_answer_fail(a, big ? 413 : 500, big
+					 ? "Cohort snapshot exceeds SNAPSHOT_MAX_BYTES"
+					 : "snapshot_storage_error");
+			goto out;
+		}
 	}
-	omop_close(&db);
+	subjects = fz.persons;
+	if (rc == OMOP_OK && c.person < 0) {
+		/* accession ids only: the persons behind them, as the statistics count them */
+		if ((subject_sql = cohort_subject_sql(checked, &c)) == NULL) {
+			jobs_answer_fail(a, 500, "internal_error");
+			goto out;
+		}
+		if ((rc = omop_query(&db, subject_sql, 0, NULL, &res, &e)) == OMOP_OK) {
+			subjects = PQgetisnull(res, 0, 0) ? -1 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+			PQclear(res);
+		}
+	}
 	if (jobs_answer_omop(a, rc, &e) != OMOP_OK)
 		goto out;
+	omop_close(&db);
+	if (subjects < 0 || subjects < d.floor) {
+		log_info("persist_cohort for project %s: cohort below the threshold of %ld subjects; "
+			 "nothing frozen", project, d.floor);
+		jobs_answer_fail(a, 403, PERSIST_TOO_SMALL);
+		goto out;
+	}
 	time_t now = time(NULL);
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_t *meta = json_pack("{s:s,s:s?,s:I,s:b,s:s,s:s}", "project_id", project, "query_id",
-				 qid, "subject_count", (json_int_t)subjects, "has_accessions",
-				 c.accession >= 0, "query_hash", hash, "created_at", created);
-	if (meta == NULL || snapshot_commit(w, meta, err, sizeof(err)) < 0) {
+	cols = json_array();
+	for (int i = 0; cols && i < c.n; i++)
+		if (c.keep[i])
+			json_array_append_new(cols, json_string(c.names[i]));
+	meta = json_pack("{s:s,s:s?,s:I,s:I,s:b,s:O,s:s,s:s,s:s}", "project_id", project,
+			 "query_id", qid, "row_count", (json_int_t)fz.rows, "subject_count",
+			 (json_int_t)subjects, "has_accessions", c.accession >= 0, "columns", cols,
+			 "query_hash", hash, "snapshot_at", created, "person_order", fz.person_order);
+	if (meta == NULL || snapshot_commit(w, meta, sql, err, sizeof(err)) < 0) {
+		int saved = errno;
 		w = NULL;	/* commit frees the writer */
-		json_decref(meta);
+		if (saved == EEXIST && persist_existing(ctx, project, sql, a) != 0)
+			goto out;	/* frozen meanwhile by another run: that one stands */
 		log_error("persist_cohort for project %s: %s", project, err);
+		if (saved == EFBIG) {
+			jobs_answer_fail(a, 413, "Cohort snapshot exceeds SNAPSHOT_MAX_BYTES");
+			goto out;
+		}
 		a->outcome = JOB_TRANSIENT;
 		snprintf(a->service, sizeof(a->service), "disk");
 		goto out;
 	}
 	w = NULL;
-	json_t *res_json = json_pack("{s:O,s:O,s:b,s:s,s:s,s:I}", "row_count",
-				     json_object_get(meta, "row_count"), "columns",
-				     json_object_get(meta, "columns"), "has_accessions",
-				     c.accession >= 0, "snapshot_at", created, "query_hash", hash,
-				     "subject_count", (json_int_t)subjects);
-	a->outcome = JOB_ANSWER;
-	a->success = 1;
-	a->result_text = json_dumps(res_json, JSON_ENSURE_ASCII);
-	a->detail = json_pack("{s:s,s:s%,s:O,s:I}", "project_id", project, "query_fingerprint",
-			      hash, (size_t)12, "row_count", json_object_get(meta, "row_count"), "subject_count",
-			      (json_int_t)subjects);
-	log_info("persist_cohort for project %s: snapshot of %lld rows frozen", project,
-		 (long long)json_integer_value(json_object_get(meta, "row_count")));
-	json_decref(res_json);
-	json_decref(meta);
+	persist_answer_facts(a, project, meta);
+	json_object_set_new(a->detail, "already_frozen", json_false());
+	json_object_set_new(a->detail, "query_fingerprint", json_stringn(hash, 12));
+	log_info("persist_cohort for project %s: membership of %lld persons and %lld accessions "
+		 "frozen (%lld rows)", project, fz.persons < 0 ? 0 : fz.persons, fz.accessions, fz.rows);
 out:
 	omop_close(&db);
 	snapshot_abort(w);
 	cohort_columns_free(&c);
-	free(names);
-	free(kinds);
+	json_decref(meta);
+	json_decref(cols);
 	free(checked);
 	free(subject_sql);
 	policy_free(pol);

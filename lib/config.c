@@ -123,6 +123,8 @@ static const struct config_key config_keys[] = {
 	 NULL},
 	{{"FL_KIT_DIR"}, CK_KITPATH, F(fl_kit_dir), "/opt/flip/fl-kit", 0, 0, NULL},
 	{{"FL_KIT_SLOT"}, CK_NAME, F(fl_kit_slot), NULL, 0, 0, NULL},
+	{{"FL_KIT_REQUIRE_SIGNATURE"}, CK_BOOL, F(fl_kit_require_signature), "false", 0, 0, NULL},
+	{{"FL_KIT_ROOT_CA_SHA256"}, CK_STR, F(fl_kit_root_ca_sha256), NULL, 0, 0, NULL},
 	{{"FL_BACKEND"}, CK_CHOICE, F(fl_backend), "nvflare", 0, 0, config_fl},
 	{{"FL_CLIENT_COMMAND"}, CK_STR, F(fl_client_command), NULL, 0, 0, NULL},
 	{{"FL_SERVER_PORT"}, CK_INT, F(fl_server_port), "8002", PORT, NULL},

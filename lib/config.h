@@ -100,6 +100,8 @@ struct config {
 	/* FL */
 	char *fl_kit_dir;	/* FL_KIT_DIR, default /opt/flip/fl-kit */
 	char *fl_kit_slot;	/* FL_KIT_SLOT */
+	bool fl_kit_require_signature; /* FL_KIT_REQUIRE_SIGNATURE, default no */
+	char *fl_kit_root_ca_sha256; /* FL_KIT_ROOT_CA_SHA256: the pinned root, optional */
 	char *fl_backend;	/* FL_BACKEND: nvflare (default) or flower */
 	char *fl_client_command; /* FL_CLIENT_COMMAND */
 	int fl_server_port;	/* FL_SERVER_PORT, default 8002 */

@@ -459,7 +459,8 @@ void doctor_fl(struct doctor *d, const struct config *cfg)
 		doctor_say(d, DOCTOR_FAIL, "fl-kit", "out of memory");
 		return;
 	}
-	kit_verify(kp.live, cfg->fl_kit_slot, time(NULL), kf);
+	kit_verify(kp.live, cfg->fl_kit_slot, time(NULL),
+		   &(struct kit_trust){cfg->fl_kit_require_signature, cfg->fl_kit_root_ca_sha256}, kf);
 	kit_check_site(kp.live, cfg->images_dir, kf);
 	for (int i = 0; i < kf->nproblems; i++)
 		doctor_say(d, DOCTOR_FAIL, "fl-kit", "%s", kf->problem[i]);

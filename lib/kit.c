@@ -55,7 +55,7 @@
 #define KIT_ROOT_SEARCH 4		 /* single folders the kit may sit under */
 
 static const char *const kit_startup_files[] = {
-	"fed_client.json", "client.crt", "client.key", "rootCA.pem", "signature.json",
+	"fed_client.json", "client.crt", "client.key", "rootCA.pem",
 	"start.sh",	   "sub_start.sh", "stop_fl.sh", NULL,
 };
 static const char *const kit_startup_scripts[] = {"start.sh", "sub_start.sh", "stop_fl.sh",
@@ -1042,8 +1042,50 @@ static void kit_verify_certs(int sfd, X509 *root, time_t now, struct kit_finding
 	X509_free(cert);
 }
 
+/* kit_verify_root_pin - rootCA.pem is the root FL_KIT_ROOT_CA_SHA256 names */
+static void kit_verify_root_pin(X509 *root, const char *pin, struct kit_findings *f)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], *der = NULL;
+	unsigned int mdlen = 0;
+	char want[65], got[65];
+	size_t n = 0;
+	int len;
+
+	for (const char *p = pin; *p; p++) {
+		if (*p == ':' || *p == ' ')
+			continue;
+		if (n >= 64 || !strchr("0123456789abcdefABCDEF", *p) || *p == 0) {
+			n = 65;
+			break;
+		}
+		want[n++] = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+	}
+	if (n != 64) {
+		kit_find(f, 0, "FL_KIT_ROOT_CA_SHA256 is not a SHA-256 fingerprint (64 hex digits)");
+		return;
+	}
+	want[64] = 0;
+	if (root == NULL)
+		return;	/* rootCA.pem's own problem is reported already */
+	len = i2d_X509(root, &der);
+	if (len <= 0 || EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != 32) {
+		OPENSSL_free(der);
+		kit_find(f, 0, "startup/rootCA.pem: cannot compute its fingerprint");
+		return;
+	}
+	OPENSSL_free(der);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(got + 2 * i, 3, "%02x", md[i]);
+	if (strcmp(got, want) != 0)
+		kit_find(f, 0, "startup/rootCA.pem: root CA fingerprint %.16s... is not the one "
+			 "FL_KIT_ROOT_CA_SHA256 pins (%.16s...): this kit was not made by the "
+			 "expected hub", got, want);
+}
+
 /* kit_verify - docs/design/fl.md's check of the kit's own files */
-void kit_verify(const char *kit, const char *slot, time_t now, struct kit_findings *f)
+void kit_verify(const char *kit, const char *slot, time_t now, const struct kit_trust *trust,
+		struct kit_findings *f)
 {
 	char path[PATH_MAX];
 	X509 *root = NULL;
@@ -1083,7 +1125,24 @@ void kit_verify(const char *kit, const char *slot, time_t now, struct kit_findin
 			pkey = NULL;
 		}
 	}
-	kit_verify_signatures(sfd, pkey, f);
+	if (trust && trust->root_ca_sha256 && trust->root_ca_sha256[0])
+		kit_verify_root_pin(root, trust->root_ca_sha256, f);
+	if (fstatat(sfd, "signature.json", &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+		/* NVFLARE 2.8 provisions kits without it and treats unlisted files as not signed */
+		if (trust && trust->require_signature)
+			kit_find(f, 0, "startup/signature.json: missing, and FL_KIT_REQUIRE_SIGNATURE "
+				 "is set: an unsigned kit is refused");
+		else {
+			f->unsigned_kit = 1;
+			kit_find(f, 1, "startup/signature.json: missing; the kit's files are not signed "
+				 "(NVFLARE provisions such kits): accepted, as FL_KIT_REQUIRE_SIGNATURE "
+				 "is not set");
+		}
+	} else if (!S_ISREG(sb.st_mode)) {
+		kit_find(f, 0, "startup/signature.json: not a regular file");
+	} else {
+		kit_verify_signatures(sfd, pkey, f);
+	}
 	kit_verify_slot(sfd, slot, f);
 	kit_verify_certs(sfd, root, now, f);
 	X509_free(root);

@@ -14,7 +14,7 @@
  *	int kit_switch(struct kit_stage *st, const char *slot, char *err, size_t errlen);
  *	void kit_stage_discard(struct kit_stage *st);
  *	void kit_verify(const char *kit, const char *slot, time_t now,
- *			struct kit_findings *f);
+ *			const struct kit_trust *trust, struct kit_findings *f);
  *	void kit_check_site(const char *kit, const char *images_dir,
  *			    struct kit_findings *f);
  *	int kit_render(const char *kit, int gpus, int mem_gib, json_t *privacy,
@@ -56,7 +56,12 @@
  *	too) and closes its descriptors; it may be called more than once.
  *
  *	kit_verify() is the check of docs/design/fl.md on the kit folder `kit`: the startup
- *	files exist (executable where they are scripts); signature.json maps every
+ *	files exist (executable where they are scripts); when trust names a root
+ *	(root_ca_sha256: SHA-256 of rootCA.pem's DER certificate, hex, colons and
+ *	case ignored) rootCA.pem must be that root; signature.json may be absent
+ *	(NVFLARE 2.8 provisions such kits and treats unlisted files as not signed):
+ *	then f->unsigned_kit is set and a warning says so, unless
+ *	trust->require_signature makes it a problem. When present, signature.json maps every
  *	other file of startup/, and nothing else, to the standard base64 of an
  *	RSA-PSS signature (SHA-256, MGF1-SHA-256, salt length recovered from the
  *	signature) by rootCA.pem's key; fed_client.json's client.fqsn is slot;
@@ -133,6 +138,12 @@ struct kit_findings {
 	char problem[KIT_MAX_FINDINGS][KIT_FINDING_LEN];
 	char warning[8][KIT_FINDING_LEN];
 	time_t cert_not_after;
+	int unsigned_kit;		/* the kit has no signature.json (accepted) */
+};
+
+struct kit_trust {
+	int require_signature;		/* FL_KIT_REQUIRE_SIGNATURE */
+	const char *root_ca_sha256;	/* FL_KIT_ROOT_CA_SHA256, NULL when not pinned */
 };
 
 int kit_paths(const char *kit_dir, const char *slot, struct kit_paths *p);
@@ -142,7 +153,8 @@ int kit_stage(const char *tarball, const char *services_dir, const struct kit_li
 	      struct kit_stage *st, char *err, size_t errlen);
 int kit_switch(struct kit_stage *st, const char *slot, char *err, size_t errlen);
 void kit_stage_discard(struct kit_stage *st);
-void kit_verify(const char *kit, const char *slot, time_t now, struct kit_findings *f);
+void kit_verify(const char *kit, const char *slot, time_t now, const struct kit_trust *trust,
+		struct kit_findings *f);
 void kit_check_site(const char *kit, const char *images_dir, struct kit_findings *f);
 int kit_render(const char *kit, int gpus, int mem_gib, json_t *privacy, unsigned *changed,
 	       char *err, size_t errlen);

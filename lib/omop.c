@@ -281,6 +281,45 @@ int omop_catalog(struct omop *db, const struct omop_catalog **cat, struct omop_e
 	return OMOP_OK;
 }
 
+/* omop_copy_out - select as COPY text rows, each to line(); the rest drained on a stop */
+int omop_copy_out(struct omop *db, const char *select, omop_line_fn line, void *arg,
+		  struct omop_error *e)
+{
+	char *sql = NULL, *buf = NULL;
+	PGresult *res;
+	int n, rc = OMOP_OK, stopped = 0;
+
+	memset(e, 0, sizeof(*e));
+	if (asprintf(&sql, "COPY (%s) TO STDOUT", select) < 0) {
+		e->status = 500;
+		snprintf(e->message, sizeof(e->message), "500: internal_error");
+		return OMOP_FAILED;
+	}
+	res = PQexec(db->conn, sql);
+	free(sql);
+	if (PQresultStatus(res) != PGRES_COPY_OUT) {
+		rc = omop_classify(db, res, e);
+		PQclear(res);
+		return rc;
+	}
+	PQclear(res);
+	while ((n = PQgetCopyData(db->conn, &buf, 0)) > 0) {
+		if (!stopped && line(buf, n, arg) != 0)
+			stopped = 1;	/* drain the rest: the connection must come back idle */
+		PQfreemem(buf);
+	}
+	while ((res = PQgetResult(db->conn)) != NULL) {
+		if (rc == OMOP_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+			rc = omop_classify(db, res, e);
+		PQclear(res);
+	}
+	if (rc == OMOP_OK && n == -2) {
+		omop_set(e, 0, "OMOP database connection lost during COPY");
+		rc = OMOP_TRANSIENT;
+	}
+	return rc == OMOP_OK && stopped ? OMOP_STOPPED : rc;
+}
+
 /* omop_close - end the transaction (nothing to commit: read only) and disconnect */
 void omop_close(struct omop *db)
 {

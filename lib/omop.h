@@ -11,6 +11,8 @@
  *			  struct omop_error *e);
  *	int omop_catalog(struct omop *db, const struct omop_catalog **cat, struct omop_error *e);
  *	void omop_catalog_free(struct omop_catalog *cat);
+ *	int omop_copy_out(struct omop *db, const char *select, omop_line_fn line, void *arg,
+ *			  struct omop_error *e);
  *	void omop_close(struct omop *db);
  *
  * DESCRIPTION
@@ -29,6 +31,12 @@
  *	row returns 0 to go on, anything else to stop: omop_each_row() then returns
  *	OMOP_STOPPED at once and leaves e to the caller. The cursor lives in the job's
  *	transaction (one at a time; omop_close() ends it with the transaction).
+ *
+ *	omop_copy_out() runs `COPY (select) TO STDOUT` (a read: allowed in the
+ *	read-only transaction) and hands each row, in COPY's text format (columns
+ *	separated by a tab, NULL as \N, backslash escapes, a newline at the end), to
+ *	line(buf, len, arg): the fastest way out of PostgreSQL, one row of memory.
+ *	line returns non-zero to stop: the rest is drained and OMOP_STOPPED returned.
  *
  *	omop_catalog() reads the tables and columns of schema omop (pg_class and
  *	pg_attribute, columns in their order) once per connection, inside the job's
@@ -73,6 +81,7 @@ enum { OMOP_OK = 0, OMOP_TRANSIENT = 1, OMOP_FAILED = 2, OMOP_STOPPED = 3 };
 #define OMOP_FETCH 5000		/* rows per FETCH of omop_each_row() */
 
 typedef int (*omop_row_fn)(PGresult *res, int row, void *arg);
+typedef int (*omop_line_fn)(const char *buf, int len, void *arg);
 
 struct omop_table {
 	char *name;
@@ -104,6 +113,8 @@ int omop_each_row(struct omop *db, const char *select, omop_row_fn row, void *ar
 		  struct omop_error *e);
 int omop_catalog(struct omop *db, const struct omop_catalog **cat, struct omop_error *e);
 void omop_catalog_free(struct omop_catalog *cat);
+int omop_copy_out(struct omop *db, const char *select, omop_line_fn line, void *arg,
+		  struct omop_error *e);
 void omop_close(struct omop *db);
 
 #endif

@@ -7,11 +7,14 @@
  * MHD reports the connection closed. Every answer says `Connection: close`.
  *
  * Request state lives in struct serve_request (MHD's con_cls): the body as it
- * arrives, then the route's answer. A cohort answer is streamed: the snapshot API
- * pushes values (snapshot_each calls us per value) while MHD pulls bytes (its
- * content reader asks for the next block), so a producer thread runs
- * snapshot_each and writes the JSON into a pipe, and the content reader reads the
- * pipe. Memory is one stdio buffer and one pipe whatever the row count. The
+ * arrives, then the route's answer. A cohort answer is the query of record re-run
+ * against live OMOP and kept to the frozen membership (cohort_live.h); the status
+ * depends on the live subject count, so the whole pass runs before the answer is
+ * queued, each kept column's JSON values going to an unnamed temporary file
+ * (O_TMPFILE in FLIP_STATE_DIR: never linked, gone when the process ends). Then a
+ * producer thread writes the answer from those files into a pipe while MHD pulls
+ * bytes (its content reader asks for the next block). Memory is one cursor batch,
+ * the stdio buffers and one pipe whatever the row count. The
  * stream belongs to the MHD response (freed by its free callback); the request
  * and the stream point at each other until whichever of "request completed" and
  * "response freed" comes first unhooks them (MHD calls the two in either order
@@ -23,7 +26,9 @@
  */
 #include "serve.h"
 
+#include "cohort_live.h"
 #include "handoff.h"
+#include "sqlguard.h"
 
 #include "digest.h"
 #include "envelope.h"
@@ -59,9 +64,12 @@
 
 #define SERVE_TOO_SMALL "Cohort is too small for row-level data to be released."
 #define SERVE_NO_SNAPSHOT "No approved cohort snapshot exists for this project."
+#define SERVE_BAD_DOWNLOAD "Invalid download request"
 #define SERVE_POOL (256u * 1024)	/* MHD's per-connection memory: headers and send buffer */
 #define SERVE_BLOCK (64u * 1024)	/* bytes asked of the content reader at a time */
 #define SERVE_PIPE (1024u * 1024)	/* pipe between producer and reader, when the kernel allows */
+#define SERVE_CONNECT_WAIT 30.0	/* seconds to wait for a free OMOP connection */
+#define SERVE_SPILL_BUF (16u * 1024)	/* stdio buffer of each column's temporary file */
 
 enum serve_route_id { ROUTE_HEALTH, ROUTE_DATAFRAME, ROUTE_ACCESSION_IDS, ROUTE_DOWNLOAD, ROUTE_UPLOAD };
 
@@ -106,20 +114,15 @@ struct serve_request {
 	struct serve_stream *stream;
 };
 
-/* the distinct accession ids seen so far: open addressing, linear probing */
-struct serve_seen {
-	char **slot;
-	size_t cap, n;
-};
-
 struct serve_stream {
 	struct serve_request *req; /* NULL once the request is done with us */
-	struct snapshot *snap;
 	int ids;		/* 1: accession ids, 0: the dataframe */
-	int col;		/* ids: the accession_id column, -1 when none */
 	int ncols;
 	char **names;		/* dataframe: each column name as JSON text */
-	long long rows;		/* meta.json row_count */
+	FILE **spill;		/* dataframe: each column's values, comma-separated JSON */
+	int *kinds;		/* dataframe: serve_kind() of each column */
+	PGresult *idres;	/* ids: the accession ids, one column */
+	long long rows;		/* kept rows of the live re-run */
 	int rfd, wfd;
 	pthread_t thread;
 	int started, joined;
@@ -129,7 +132,6 @@ struct serve_stream {
 	int write_failed;	/* the pipe refused a write: the reader has gone */
 	int failed;
 	char err[192];
-	struct serve_seen seen;
 };
 
 static int serve_key_logged;	/* "no internal key" said once per process */
@@ -202,101 +204,101 @@ static enum MHD_Result serve_error(struct MHD_Connection *conn, struct serve_req
 
 /* --- the streamed cohort answers -------------------------------------------------------- */
 
-/* serve_hash - FNV-1a over len bytes */
-static uint64_t serve_hash(const char *s, size_t len)
+/* serve_json_string - one JSON string (UTF-8 kept, the database's encoding is UTF8) */
+static int serve_json_string(FILE *f, const char *v)
 {
-	uint64_t h = 1469598103934665603ull;
+	const char *run = v;
 
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
-/* serve_seen_add - 1 when s was new (and is now kept), 0 when seen before, -1 out of memory */
-static int serve_seen_add(struct serve_seen *h, const char *s, size_t len)
-{
-	size_t i;
-
-	if ((h->n + 1) * 10 > h->cap * 7) {
-		size_t ncap = h->cap ? h->cap * 2 : 1024;
-		char **nslot = calloc(ncap, sizeof(*nslot));
-		if (nslot == NULL)
-			return -1;
-		for (size_t k = 0; k < h->cap; k++) {
-			if (h->slot[k] == NULL)
-				continue;
-			i = serve_hash(h->slot[k], strlen(h->slot[k])) & (ncap - 1);
-			while (nslot[i])
-				i = (i + 1) & (ncap - 1);
-			nslot[i] = h->slot[k];
+	putc_unlocked('"', f);
+	for (; *v; v++) {
+		unsigned char ch = (unsigned char)*v;
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		fwrite_unlocked(run, 1, (size_t)(v - run), f);
+		if (ch == '"' || ch == '\\') {
+			putc_unlocked('\\', f);
+			putc_unlocked((int)ch, f);
+		} else {
+			fprintf(f, "\\u%04x", ch);
 		}
-		free(h->slot);
-		h->slot = nslot;
-		h->cap = ncap;
+		run = v + 1;
 	}
-	i = serve_hash(s, len) & (h->cap - 1);
-	for (; h->slot[i]; i = (i + 1) & (h->cap - 1))
-		if (strncmp(h->slot[i], s, len) == 0 && h->slot[i][len] == 0)
-			return 0;
-	if ((h->slot[i] = strndup(s, len)) == NULL)
-		return -1;
-	h->n++;
-	return 1;
+	fwrite_unlocked(run, 1, (size_t)(v - run), f);
+	return putc_unlocked('"', f) == EOF ? -1 : 0;
 }
 
-static void serve_seen_free(struct serve_seen *h)
+/* serve_kind - how a PostgreSQL type is answered: 1 number, 2 bool, 0 string */
+static int serve_kind(unsigned int oid)
 {
-	for (size_t i = 0; i < h->cap; i++)
-		free(h->slot[i]);
-	free(h->slot);
-	h->slot = NULL;
-	h->cap = h->n = 0;
+	switch (oid) {
+	case 20: case 21: case 23: case 700: case 701: case 1700:	/* int8 int2 int4 float4 float8 numeric */
+		return 1;
+	case 16:	/* bool */
+		return 2;
+	default:
+		return 0;
+	}
 }
 
-/* serve_put - one JSON value into the stream, comma-separated from the previous one */
-static int serve_put(struct serve_stream *st, const char *json, size_t len)
+/* serve_json_value - one value in its JSON form: null, a number, true/false or a string */
+static int serve_json_value(FILE *f, int kind, const char *v, int isnull)
 {
-	if (len == 0) {
-		/* a column file holds one JSON value per line: an empty line is damage */
-		snprintf(st->err, sizeof(st->err), "an empty line in a column file");
-		return -1;
+	if (isnull)
+		return fputs("null", f) == EOF ? -1 : 0;
+	if (kind == 2)
+		return fputs(v[0] == 't' ? "true" : "false", f) == EOF ? -1 : 0;
+	if (kind == 1) {
+		/* PostgreSQL's text of a number is JSON's, except NaN and the infinities */
+		if (v[0] == 'N' || v[0] == 'I' || (v[0] == '-' && v[1] == 'I'))
+			return fputs("null", f) == EOF ? -1 : 0;
+		return fputs(v, f) == EOF ? -1 : 0;
 	}
-	if ((st->count > 0 && putc_unlocked(',', st->out) == EOF) ||
-	    fwrite_unlocked(json, 1, len, st->out) != len) {
-		st->write_failed = 1;
-		return -1;
+	return serve_json_string(f, v);
+}
+
+/* the live pass's state: the kept columns and their temporary files */
+struct serve_spill {
+	const struct cohort_columns *c;
+	int *kinds;
+	FILE **files;		/* one per kept column */
+	long long rows;
+};
+
+/* serve_spill_row - cohort_live_run callback: the kept columns of one row */
+static int serve_spill_row(PGresult *res, int r, void *arg)
+{
+	struct serve_spill *sp = arg;
+	int k = 0;
+
+	for (int i = 0; i < sp->c->n; i++) {
+		if (!sp->c->keep[i])
+			continue;
+		FILE *f = sp->files[k];
+		if ((sp->rows > 0 && putc_unlocked(',', f) == EOF) ||
+		    serve_json_value(f, sp->kinds[k], PQgetvalue(res, r, i + 1),
+				     PQgetisnull(res, r, i + 1)) < 0)
+			return -1;
+		k++;
 	}
-	st->count++;
+	sp->rows++;
 	return 0;
 }
 
-/* serve_each_value - snapshot_each callback of the dataframe */
-static int serve_each_value(const char *json, size_t len, void *arg)
+/* serve_copy - the whole of a temporary file into out */
+static int serve_copy(FILE *from, FILE *out)
 {
-	return serve_put(arg, json, len);
-}
+	char buf[SERVE_BLOCK];
+	size_t n;
 
-/* serve_each_id - snapshot_each callback of the accession ids: distinct, not null */
-static int serve_each_id(const char *json, size_t len, void *arg)
-{
-	struct serve_stream *st = arg;
-
-	if (len == 4 && memcmp(json, "null", 4) == 0)
-		return 0;
-	switch (serve_seen_add(&st->seen, json, len)) {
-	case 0:
-		return 0;
-	case 1:
-		return serve_put(st, json, len);
-	default:
-		snprintf(st->err, sizeof(st->err), "out of memory for the distinct accession ids");
+	if (fflush(from) != 0 || fseeko(from, 0, SEEK_SET) != 0)
 		return -1;
-	}
+	while ((n = fread_unlocked(buf, 1, sizeof(buf), from)) > 0)
+		if (fwrite_unlocked(buf, 1, n, out) != n)
+			return -1;
+	return ferror(from) ? -1 : 0;
 }
 
-/* serve_produce_dataframe - {"col": [v, ...], ...} in snapshot order */
+/* serve_produce_dataframe - {"col": [v, ...], ...} from the temporary files */
 static int serve_produce_dataframe(struct serve_stream *st)
 {
 	if (putc_unlocked('{', st->out) == EOF)
@@ -304,37 +306,33 @@ static int serve_produce_dataframe(struct serve_stream *st)
 	for (int i = 0; i < st->ncols; i++) {
 		if (fprintf(st->out, "%s%s:[", i ? "," : "", st->names[i]) < 0)
 			return -1;
-		st->count = 0;
-		if (snapshot_each(st->snap, i, serve_each_value, st) != 0) {
-			if (!st->err[0] && !st->write_failed)
-				snprintf(st->err, sizeof(st->err), "cannot read column %d: %s", i,
+		if (serve_copy(st->spill[i], st->out) < 0) {
+			if (ferror(st->out))
+				st->write_failed = 1;
+			else
+				snprintf(st->err, sizeof(st->err), "cannot read back column %d: %s", i,
 					 strerror(errno));
-			return -1;
-		}
-		if (st->count != st->rows) {
-			snprintf(st->err, sizeof(st->err),
-				 "column %d holds %lld values where meta.json says %lld rows", i,
-				 st->count, st->rows);
 			return -1;
 		}
 		if (putc_unlocked(']', st->out) == EOF)
 			return -1;
 	}
+	st->count = st->rows;
 	return putc_unlocked('}', st->out) == EOF ? -1 : 0;
 }
 
 /* serve_produce_ids - {"accession_ids": [...]} */
 static int serve_produce_ids(struct serve_stream *st)
 {
-	st->count = 0;
+	int n = st->idres ? PQntuples(st->idres) : 0;
+
 	if (fputs("{\"accession_ids\":[", st->out) == EOF)
 		return -1;
-	if (st->col >= 0 && snapshot_each(st->snap, st->col, serve_each_id, st) != 0) {
-		if (!st->err[0] && !st->write_failed)
-			snprintf(st->err, sizeof(st->err), "cannot read the accession_id column: %s",
-				 strerror(errno));
-		return -1;
-	}
+	for (int r = 0; r < n; r++)
+		if ((r > 0 && putc_unlocked(',', st->out) == EOF) ||
+		    serve_json_string(st->out, PQgetvalue(st->idres, r, 0)) < 0)
+			return -1;
+	st->count = n;
 	return fputs("]}", st->out) == EOF ? -1 : 0;
 }
 
@@ -427,45 +425,58 @@ static void serve_stream_free(void *cls)
 	for (int i = 0; st->names && i < st->ncols; i++)
 		free(st->names[i]);
 	free(st->names);
-	serve_seen_free(&st->seen);
-	snapshot_close(st->snap);
+	for (int i = 0; st->spill && i < st->ncols; i++)
+		if (st->spill[i])
+			fclose(st->spill[i]);
+	free(st->spill);
+	free(st->kinds);
+	PQclear(st->idres);
 	free(st);
 }
 
-/* serve_stream_new - a stream over snap (taken, also on failure) */
-static struct serve_stream *serve_stream_new(struct snapshot *snap, int ids, char *err,
-					     size_t errlen)
+/* serve_stream_new - a stream for the kept columns of c (dataframe) or the ids; the
+ * dataframe's columns each get a temporary file in dir */
+static struct serve_stream *serve_stream_new(const struct cohort_columns *c, int ids,
+					     const char *dir, char *err, size_t errlen)
 {
-	const json_t *meta = snapshot_meta(snap);
-	const json_t *cols = json_object_get(meta, "columns");
 	struct serve_stream *st = calloc(1, sizeof(*st));
-	int fds[2];
+	int fds[2], k = 0;
 
 	if (st == NULL) {
-		snapshot_close(snap);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	st->snap = snap;
 	st->ids = ids;
 	st->rfd = st->wfd = -1;
-	st->rows = json_integer_value(json_object_get(meta, "row_count"));
-	st->ncols = (int)json_array_size(cols);
-	st->col = ids ? snapshot_column(snap, "accession_id") : -1;
 	if (!ids) {
+		for (int i = 0; i < c->n; i++)
+			st->ncols += c->keep[i] != 0;
 		st->names = calloc((size_t)st->ncols + 1, sizeof(*st->names));
-		for (int i = 0; st->names && i < st->ncols; i++) {
-			const json_t *c = json_array_get(cols, (size_t)i);
-			if (!json_is_string(c)) {
-				snprintf(err, errlen, "meta.json: column %d has no name", i);
+		st->spill = calloc((size_t)st->ncols + 1, sizeof(*st->spill));
+		st->kinds = calloc((size_t)st->ncols + 1, sizeof(*st->kinds));
+		if (st->names == NULL || st->spill == NULL || st->kinds == NULL)
+			goto nomem;
+		for (int i = 0; i < c->n; i++) {
+			if (!c->keep[i])
+				continue;
+			json_t *name = json_string(c->names[i]);
+			st->names[k] = name ? json_dumps(name, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
+			json_decref(name);
+			if (st->names[k] == NULL)
+				goto nomem;
+			st->kinds[k] = serve_kind(c->types[i]);
+			/* never linked into the file system: gone when we are */
+			int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+			if (fd < 0 || (st->spill[k] = fdopen(fd, "w+")) == NULL) {
+				snprintf(err, errlen, "cannot make a temporary file in %s: %s", dir,
+					 strerror(errno));
+				if (fd >= 0)
+					close(fd);
 				goto fail;
 			}
-			st->names[i] = json_dumps(c, JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
-			if (st->names[i] == NULL)
-				goto nomem;
+			setvbuf(st->spill[k], NULL, _IOFBF, SERVE_SPILL_BUF);
+			k++;
 		}
-		if (st->names == NULL)
-			goto nomem;
 	}
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -562,6 +573,63 @@ static int serve_open_project(const struct config *cfg, const char *wire, char p
 	return 0;
 }
 
+/* serve_snapshot - the project's snapshot, a format 1 one converted with the caller's
+ * query when it is the frozen one; NULL with *status and *detail set */
+static struct snapshot *serve_snapshot(const struct config *cfg, struct serve_request *r,
+				       const char *project, const char *sql, unsigned *status,
+				       const char **detail)
+{
+	char err[512];
+	struct snapshot *snap = snapshot_open(cfg->state_dir, project, err, sizeof(err));
+
+	if (snap == NULL && errno == EPROTO) {
+		if (snapshot_migrate(cfg->state_dir, project, sql, cfg->snapshot_max_bytes, err,
+				     sizeof(err)) < 0) {
+			log_error("project %s holds a format 1 snapshot (row values) that cannot be "
+				  "converted yet: %s; it converts when the hub re-sends persist_cohort, "
+				  "or delete FLIP_STATE_DIR/cohorts/<project> to freeze anew",
+				  r->project, err);
+			*status = 503;
+			*detail = "Cohort snapshot awaits conversion to membership";
+			return NULL;
+		}
+		log_info("project %s: format 1 snapshot converted to membership; its row values "
+			 "are gone", r->project);
+		snap = snapshot_open(cfg->state_dir, project, err, sizeof(err));
+	}
+	if (snap == NULL) {
+		if (errno == ENOENT) {
+			*status = 403;
+			*detail = SERVE_NO_SNAPSHOT;
+			return NULL;
+		}
+		log_error("snapshot of project %s in %s/cohorts: %s", r->project, cfg->state_dir, err);
+		*status = 500;
+		*detail = "Trust-side storage error";
+	}
+	return snap;
+}
+
+/* serve_omop_open - connect; while the role is at its CONNECTION LIMIT (the FL client
+ * may ask many things at once), wait and try again, for up to SERVE_CONNECT_WAIT s */
+static int serve_omop_open(struct omop *db, const struct config *cfg, struct omop_error *e)
+{
+	struct timespec pause = {0, 50 * 1000 * 1000};
+	double waited = 0;
+	int rc;
+
+	for (;;) {
+		rc = omop_open(db, cfg, e);
+		if (rc != OMOP_TRANSIENT || waited >= SERVE_CONNECT_WAIT ||
+		    (!strstr(e->message, "too many") && !strstr(e->message, "connection slots")))
+			return rc;
+		nanosleep(&pause, NULL);
+		waited += (double)pause.tv_sec + pause.tv_nsec / 1e9;
+		if (pause.tv_nsec < 400 * 1000 * 1000)
+			pause.tv_nsec *= 2;
+	}
+}
+
 /* serve_cohort - /cohort/dataframe and /cohort/accession-ids */
 static enum MHD_Result serve_cohort(struct serve_conn *c, struct MHD_Connection *conn,
 				    struct serve_request *r, enum policy_action action)
@@ -571,12 +639,19 @@ static enum MHD_Result serve_cohort(struct serve_conn *c, struct MHD_Connection 
 	char project[37], hash[65], err[512];
 	struct policy *pol = NULL;
 	struct policy_decision d;
-	struct snapshot *snap;
-	struct serve_stream *st;
+	struct snapshot *snap = NULL;
+	struct serve_stream *st = NULL;
 	struct MHD_Response *resp;
+	struct cohort_columns cols = {0};
+	struct cohort_live_count live = {0, 0};
+	struct omop db = {0};
+	struct omop_error e = {0};
 	json_error_t jerr;
-	json_t *body, *subjects;
-	int status;
+	json_t *body;
+	char *checked = NULL;
+	const char *reason = NULL;
+	unsigned status;
+	int rc, ids = action == POLICY_ACCESSION_IDS;
 
 	if (!serve_json_body_type(conn))
 		return serve_error(conn, r, 422, "body", "Request body must be JSON");
@@ -596,17 +671,19 @@ static enum MHD_Result serve_cohort(struct serve_conn *c, struct MHD_Connection 
 		serve_check_config(c->n);
 		return serve_error(conn, r, 503, "config", "AES key not configured");
 	}
-	status = serve_open_project(cfg, wire, project, &detail);
+	status = (unsigned)serve_open_project(cfg, wire, project, &detail);
 	if (status == 0 && digest_query(sql, hash) < 0)
 		status = 500, detail = "internal_error";
-	json_decref(body);	/* the caller's SQL is not needed beyond its hash */
-	if (status != 0)
-		return serve_error(conn, r, (unsigned)status, "project_id", detail);
+	if (status != 0) {
+		json_decref(body);
+		return serve_error(conn, r, status, "project_id", detail);
+	}
 	digest_sha256_hex(project, strlen(project), err);
 	snprintf(r->project, sizeof(r->project), "%.12s", err);
 
 	if (policy_load(cfg->access_policy_file, cfg->cohort_threshold, &pol, err, sizeof(err)) < 0) {
 		/* fail closed: nothing leaves under a policy the trust cannot read */
+		json_decref(body);
 		log_error("governance policy refused, no data served: %s (fix it and check with "
 			  "flipctl policy check)", err);
 		return serve_error(conn, r, 500, "policy_invalid", "access_policy_invalid");
@@ -614,37 +691,81 @@ static enum MHD_Result serve_cohort(struct serve_conn *c, struct MHD_Connection 
 	policy_decide(pol, action, project, cfg->cohort_threshold, &d);
 	policy_free(pol);
 	if (!d.permit) {
+		json_decref(body);
 		log_info("%s for project %s denied by the governance policy (rule %s)",
 			 r->route->endpoint, r->project, d.rule[0] ? d.rule : "(none matched)");
 		return serve_error(conn, r, 403, "policy", SERVE_TOO_SMALL);
 	}
-	snap = snapshot_open(cfg->state_dir, project, err, sizeof(err));
-	if (snap == NULL) {
-		if (errno == ENOENT)
-			return serve_error(conn, r, 403, "no_snapshot", SERVE_NO_SNAPSHOT);
-		log_error("snapshot of project %s in %s/cohorts: %s", r->project, cfg->state_dir,
-			  err);
-		return serve_error(conn, r, 500, "storage", "Trust-side storage error");
-	}
-	/* the threshold again, against the frozen count: a raised floor applies at once */
-	subjects = json_object_get(snapshot_meta(snap), "subject_count");
-	if (!json_is_integer(subjects) || json_integer_value(subjects) < d.floor) {
-		log_info("%s for project %s refused: the snapshot's subject count is below the "
-			 "threshold of %ld", r->route->endpoint, r->project, d.floor);
-		snapshot_close(snap);
-		return serve_error(conn, r, 403, "threshold", SERVE_TOO_SMALL);
-	}
+	/* the caller's SQL serves only to convert a format 1 snapshot; then it is dropped */
+	snap = serve_snapshot(cfg, r, project, sql, &status, &detail);
+	json_decref(body);
+	if (snap == NULL)
+		return serve_error(conn, r, status, status == 403 ? "no_snapshot" : "storage", detail);
 	qh = json_string_value(json_object_get(snapshot_meta(snap), "query_hash"));
 	if (qh == NULL || strcmp(qh, hash) != 0)
 		log_info("project %s: the caller's query (fingerprint %.12s) is not the approved one "
-			 "(%.12s); serving the approved snapshot, the caller's SQL is ignored",
+			 "(%.12s); serving the query of record, the caller's SQL is ignored",
 			 r->project, hash, qh ? qh : "none");
 
-	st = serve_stream_new(snap, action == POLICY_ACCESSION_IDS, err, sizeof(err));
-	if (st == NULL) {
-		log_error("snapshot of project %s: %s", r->project, err);
-		return serve_error(conn, r, 500, "storage", "Trust-side storage error");
+	/* the query of record, checked again (the guard may have grown stricter since) */
+	checked = sqlguard_check(snapshot_query(snap), err, sizeof(err));
+	if (checked == NULL) {
+		log_error("project %s: the query of record no longer passes the guard: %s",
+			  r->project, err);
+		status = 400, reason = "guard", detail = "The approved query no longer passes "
+							 "the trust's query checks.";
+		goto refuse;
 	}
+	rc = serve_omop_open(&db, cfg, &e);
+	if (rc == OMOP_OK)
+		rc = cohort_columns(&db, checked, &cols, &e);
+	if (rc == OMOP_OK && (st = serve_stream_new(&cols, ids, cfg->state_dir, err,
+						    sizeof(err))) == NULL) {
+		log_error("project %s: %s", r->project, err);
+		status = 500, reason = "storage", detail = "Trust-side storage error";
+		goto refuse;
+	}
+	if (rc == OMOP_OK) {
+		struct serve_spill sp = {&cols, st->kinds, st->spill, 0};
+		rc = cohort_live_run(&db, checked, &cols, snap, ids ? NULL : serve_spill_row, &sp,
+				     &live, &e);
+		if (rc == OMOP_STOPPED) {
+			log_error("project %s: cannot write a temporary file: %s", r->project,
+				  strerror(errno));
+			status = 500, reason = "storage", detail = "Trust-side storage error";
+			goto refuse;
+		}
+	}
+	/* the threshold again, on the live cohort: an opt-out or a raised floor applies at once */
+	if (rc == OMOP_OK && live.subjects < d.floor) {
+		log_info("%s for project %s refused: the live cohort's subject count is below the "
+			 "threshold of %ld", r->route->endpoint, r->project, d.floor);
+		status = 403, reason = "threshold", detail = SERVE_TOO_SMALL;
+		goto refuse;
+	}
+	if (rc == OMOP_OK && ids && json_is_true(json_object_get(snapshot_meta(snap),
+								 "has_accessions")))
+		rc = cohort_live_accessions(&db, snap, &st->idres, &e);
+	if (rc != OMOP_OK) {
+		if (rc == OMOP_TRANSIENT)
+			log_error("%s for project %s: %s", r->route->endpoint, r->project, e.message);
+		status = rc == OMOP_TRANSIENT || e.status < 400 ? 503 : (unsigned)e.status;
+		reason = "omop";
+		/* e.message is "<status>: <detail>"; the answer carries the detail */
+		detail = strstr(e.message, ": ");
+		snprintf(err, sizeof(err), "%s", rc == OMOP_TRANSIENT || detail == NULL
+			 ? "omop unavailable" : detail + 2);
+		detail = err;
+		goto refuse;
+	}
+	omop_close(&db);
+	st->rows = live.rows;
+	snapshot_close(snap);
+	snap = NULL;
+	cohort_columns_free(&cols);
+	free(checked);
+	checked = NULL;
+
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SERVE_BLOCK, serve_stream_read,
 						 st, serve_stream_free);
 	if (resp == NULL) {
@@ -652,13 +773,21 @@ static enum MHD_Result serve_cohort(struct serve_conn *c, struct MHD_Connection 
 		return MHD_NO;
 	}
 	if (serve_stream_start(st) < 0) {
-		log_error("cannot start the snapshot reader: %s", strerror(errno));
+		log_error("cannot start the cohort writer: %s", strerror(errno));
 		MHD_destroy_response(resp);	/* frees the stream */
 		return serve_error(conn, r, 500, "storage", "Trust-side storage error");
 	}
 	st->req = r;
 	r->stream = st;
 	return serve_queue(conn, r, 200, resp, NULL);
+refuse:
+	omop_close(&db);
+	if (st)
+		serve_stream_free(st);
+	snapshot_close(snap);
+	cohort_columns_free(&cols);
+	free(checked);
+	return serve_error(conn, r, status, reason, detail);
 }
 
 /* serve_flag - a query-string boolean ("true"/"1"/"yes"), default 0 */
@@ -682,7 +811,9 @@ static enum MHD_Result serve_images(struct serve_conn *c, struct MHD_Connection 
 
 	/* checked before anything could build a path from it */
 	if (!ident_ok(IDENT_NET_ID, net_id))
-		return serve_error(conn, r, 422, "net_id", "Invalid net_id");
+		return r->route->id == ROUTE_DOWNLOAD
+		       ? serve_error(conn, r, 400, "net_id", SERVE_BAD_DOWNLOAD)
+		       : serve_error(conn, r, 422, "net_id", "Invalid net_id");
 	if (!serve_json_body_type(conn))
 		return serve_error(conn, r, 422, "body", "Request body must be JSON");
 	body = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
@@ -695,7 +826,9 @@ static enum MHD_Result serve_images(struct serve_conn *c, struct MHD_Connection 
 	}
 	if (!ident_ok(IDENT_ACCESSION, acc)) {
 		json_decref(body);
-		return serve_error(conn, r, 422, "accession", "Invalid accession_id");
+		return r->route->id == ROUTE_DOWNLOAD
+		       ? serve_error(conn, r, 400, "accession", SERVE_BAD_DOWNLOAD)
+		       : serve_error(conn, r, 422, "accession", "Invalid accession_id");
 	}
 	status = serve_open_project(cfg, wire, project, &detail);
 	if (status != 0) {
@@ -709,12 +842,10 @@ static enum MHD_Result serve_images(struct serve_conn *c, struct MHD_Connection 
 		const char *rt = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "resource_type");
 		at = at ? at : "scan";
 		rt = rt ? rt : "NIFTI";
-		if ((strcmp(at, "scan") && strcmp(at, "assessor")) ||
-		    (strcmp(rt, "NIFTI") && strcmp(rt, "DICOM") && strcmp(rt, "SEG") && strcmp(rt, "ALL"))) {
+		/* resource_type is free-form upstream: any one safe path segment */
+		if ((strcmp(at, "scan") && strcmp(at, "assessor")) || !ident_ok(IDENT_ACCESSION, rt)) {
 			json_decref(body);
-			return serve_error(conn, r, 422, "query",
-					   "assessor_type must be scan or assessor; resource_type NIFTI, "
-					   "DICOM, SEG or ALL");
+			return serve_error(conn, r, 400, "query", SERVE_BAD_DOWNLOAD);
 		}
 		/* acc points into body: release it only after the hand-off */
 		status = handoff_download(cfg, net_id, project, acc, at, rt,
@@ -743,9 +874,9 @@ static enum MHD_Result serve_images(struct serve_conn *c, struct MHD_Connection 
 	}
 	r->count_name = "files";
 	r->count = (long long)json_array_size(stored);
-	json_t *o = json_pack("{s:o}", "files", stored);
-	char *text = o ? json_dumps(o, JSON_ENSURE_ASCII) : NULL;
-	json_decref(o);
+	/* upstream answers with the list of stored paths itself */
+	char *text = json_dumps(stored, JSON_ENSURE_ASCII);
+	json_decref(stored);
 	return serve_text(conn, r, 200, text, NULL);
 }
 

@@ -25,10 +25,12 @@
  *	Endpoints (docs/design/fl.md; FLIP's paths, bodies and status codes; errors are
  *	{"detail": "..."}):
  *	  GET  /health                      200 {"status":"ok"}, no key
- *	  POST /cohort/dataframe            the project's frozen snapshot, column-oriented
- *	  POST /cohort/accession-ids        {"accession_ids": [distinct, first-seen order]}
- *	  POST /download/images/{net_id}    501 until the imaging store exists
- *	  PUT  /upload/images/{net_id}      501 likewise
+ *	  POST /cohort/dataframe            the query of record on live OMOP, kept to the
+ *	                                    frozen membership, column-oriented
+ *	  POST /cohort/accession-ids        {"accession_ids": [frozen ids still in
+ *	                                    image_occurrence, sorted]}
+ *	  POST /download/images/{net_id}    {"path": ...} (imaging.md)
+ *	  PUT  /upload/images/{net_id}      [stored paths]
  *	Unknown paths are 404, a known path with another method 405 (both before
  *	the key, as FastAPI routes before it resolves dependencies). Every other
  *	answer needs the internal key (TRUST_INTERNAL_SERVICE_KEY, in the header
@@ -39,14 +41,21 @@
  *	is 422. A cohort request then goes: open encrypted_project_id (context
  *	project_id; 400), a UUID (400), the governance policy (500
  *	access_policy_invalid: fail closed), its decision (403), the snapshot (403 when
- *	there is none), the threshold against the snapshot's subject count and the
- *	decision's floor (403), then 200. The caller's SQL is ignored; a query hash
- *	that differs from the snapshot's is logged (fingerprints only).
- *	The cohort answers are streamed (chunked) from the snapshot's column files by a
- *	producer thread through a pipe, so memory stays flat whatever the row count;
- *	accession ids keep a hash set of the distinct values seen. A snapshot found
- *	damaged mid-stream ends the chunked body with an error (the client sees a
- *	truncated transfer, never a short but well-formed answer).
+ *	there is none; a format 1 snapshot is converted when the caller's query is its
+ *	own, else 503), the query of record re-run on live OMOP and kept to the
+ *	frozen members (cohort_live.h), the threshold against the live subject count
+ *	and the decision's floor (403), then 200. The caller's SQL is not run; a
+ *	query hash that differs from the snapshot's is logged (fingerprints only).
+ *	The dataframe's values go to unnamed temporary files during the live pass and
+ *	are streamed (chunked) from them by a producer thread through a pipe, so
+ *	memory stays flat whatever the row count. A temporary file that cannot be
+ *	read back mid-stream ends the chunked body with an error (the client sees a
+ *	truncated transfer, never a short but well-formed answer). While the OMOP
+ *	role is at its connection limit a request waits for a free connection (up to
+ *	SERVE_CONNECT_WAIT seconds).
+ *	Image requests: a traversal attempt in a download is 400 "Invalid download
+ *	request"; resource_type is any safe path segment; an upload answers with the
+ *	list of stored paths.
  *
  *	Every request is one audit event "serve.request" with detail {endpoint,
  *	method, status, reason (a category, on refusals), rows | ids (counts),

@@ -288,10 +288,16 @@ def node_round(bindir, kit):
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def bench_dataframe(bindir, tmp, n, runs):
-    """POST /cohort/dataframe of an n-row snapshot through flip-serve (socket-activated
-    under GNU time, so its own peak RSS is measured) against psql's \\copy of the same
-    rows as CSV; flat memory is checked at n/100 rows too."""
+def bench_dataframe(bindir, tmp, n, runs, freeze_runs):
+    """The membership rows, on one database of n generated persons.
+
+    /cohort/dataframe of an n-row cohort through flip-serve (socket-activated under GNU
+    time, so its own peak RSS is measured; the query of record re-run on live OMOP and
+    kept to the frozen membership) against psql's \\copy of the same query filtered to
+    the same members (`person_id = ANY(<the n ids>)`) as CSV; flat memory is checked at
+    n/100 rows too. Freezing: flip-exec running persist_cohort of the n-person cohort
+    (membership written, fsynced, renamed) against psql's \\copy of the distinct,
+    sorted person ids of the same query to a file."""
     pg = Postgres(os.path.join(tmp, "pgd"))
     hub = Hub()
     try:
@@ -301,6 +307,7 @@ def bench_dataframe(bindir, tmp, n, runs):
         hub.start(os.path.join(tmp, "hubd"))
         kit = node_kit(tmp, "df", hub, pg.env())
         sql = "SELECT person_id, gender_source_value, year_of_birth, birth_datetime FROM person"
+        qsql = sql.replace("FROM person", "FROM omop.person")
         projects = {}
         for rows, q in ((n, sql), (n // 100, sql + " WHERE person_id <= %d" % (n // 100))):
             project = str(uuid.uuid4())
@@ -309,6 +316,13 @@ def bench_dataframe(bindir, tmp, n, runs):
                                             "query_id": str(uuid.uuid4())})
             node_round(bindir, kit)
             projects[rows] = (project, hub.seal(project, "project_id"))
+        with open(os.path.join(tmp, "df-state", "cohorts", projects[n][0], "persons.txt")) as f:
+            members = f.read().split()
+        if len(members) != n:
+            raise SystemExit("dataframe benchmark: %d members frozen, not %d" % (len(members), n))
+        filtered = "SELECT * FROM (%s) c WHERE person_id = ANY('{%s}'::bigint[])" % (
+            qsql, ",".join(members))
+        del members
 
         def fetch_via_socket_activation(rows):
             project, sealed = projects[rows]
@@ -327,26 +341,38 @@ def bench_dataframe(bindir, tmp, n, runs):
                           b"X-Trust-Internal-Service-Key: bench-key\r\nConnection: close\r\n"
                           b"Content-Length: %d\r\n\r\n" % len(body) + body)
                 got = 0
+                head = b""
                 while True:
                     chunk = c.recv(1 << 20)
                     if not chunk:
                         break
+                    if len(head) < 64:
+                        head += chunk[:64]
                     got += len(chunk)
                 c.close()
                 _, err = serve.communicate(timeout=600)
                 wall = time.perf_counter() - t0
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise SystemExit("dataframe benchmark: flip-serve answered " + head[:40].decode(errors="replace"))
             rss = int(err.decode().strip().splitlines()[-1])
             return wall, rss, got
 
-        node, ref = [], []
+        node, ref, plain = [], [], []
+        copy = "\\copy (%s) to stdout csv" % filtered
         for i in range(runs):
-            for who in (("node", "ref") if i % 2 == 0 else ("ref", "node")):
+            for who in (("node", "ref", "plain") if i % 2 == 0 else ("plain", "ref", "node")):
                 if who == "node":
                     w, rss_big, got = fetch_via_socket_activation(n)
                     node.append(w)
+                elif who == "plain":
+                    # for context: the query of record alone, no membership to apply
+                    t0 = time.perf_counter()
+                    p = pg.run_psql("\\copy (%s) to stdout csv" % qsql,
+                                    args=("-X", "-q", "-o", "/dev/null"))
+                    plain.append(time.perf_counter() - t0)
+                    if p.returncode != 0:
+                        raise SystemExit("dataframe benchmark: psql failed: " + p.stderr[:200])
                 else:
-                    # the login role's search_path has no omop: qualify, as the guard does
-                    copy = "\\copy (%s) to stdout csv" % sql.replace("FROM person", "FROM omop.person")
                     if not ref:
                         # once: the reference must really produce the n rows
                         p = pg.run_psql(copy, args=("-X", "-q"))
@@ -359,8 +385,47 @@ def bench_dataframe(bindir, tmp, n, runs):
                     if p.returncode != 0:
                         raise SystemExit("dataframe benchmark: the psql reference failed: " + p.stderr[:200])
         _, rss_small, _ = fetch_via_socket_activation(n // 100)
-        return {"n": n, "ratio": statistics.median(node) / statistics.median(ref),
-                "rss_big": rss_big / 1024.0, "rss_small": rss_small / 1024.0, "bytes": got}
+        out = {"n": n, "ratio": statistics.median(node) / statistics.median(ref),
+               "plain_ratio": statistics.median(node) / statistics.median(plain),
+               "rss_big": rss_big / 1024.0, "rss_small": rss_small / 1024.0, "bytes": got,
+               "node_s": statistics.median(node), "ref_s": statistics.median(ref)}
+
+        # freezing: persist_cohort of a fresh project each time (frozen once per project)
+        fnode, fref = [], []
+        ids_file = os.path.join(tmp, "ref-ids.txt")
+        fcopy = ("\\copy (SELECT DISTINCT person_id FROM (%s) c WHERE person_id IS NOT NULL "
+                 "ORDER BY 1) to '%s'" % (qsql, ids_file))
+        for i in range(freeze_runs):
+            for who in (("node", "ref") if i % 2 == 0 else ("ref", "node")):
+                if who == "node":
+                    hub.add_task("persist_cohort", {"project_id": str(uuid.uuid4()),
+                                                    "trust_id": hub.trust_id,
+                                                    "encrypted_project_id": "x", "query": sql,
+                                                    "query_id": str(uuid.uuid4())})
+                    subprocess.run([os.path.join(bindir, "flip-poll"), "-c", kit], check=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    w, _, rc = timed([os.path.join(bindir, "flip-exec"), "-c", kit])
+                    if rc != 0:
+                        raise SystemExit("freeze benchmark: flip-exec failed")
+                    fnode.append(w)
+                    subprocess.run([os.path.join(bindir, "flip-report"), "-c", kit], check=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                else:
+                    t0 = time.perf_counter()
+                    p = pg.run_psql(fcopy, args=("-X", "-q"))
+                    if p.returncode != 0:
+                        raise SystemExit("freeze benchmark: the psql reference failed: " + p.stderr[:200])
+                    # the node's membership is fsynced: so is the reference's file
+                    fd = os.open(ids_file, os.O_RDONLY)
+                    os.fsync(fd)
+                    os.close(fd)
+                    fref.append(time.perf_counter() - t0)
+        frozen = [t for t in hub.tasks() if t["task_type"] == "persist_cohort"]
+        if not all(t["status"] == "COMPLETED" and t["hub_validated"] for t in frozen):
+            raise SystemExit("freeze benchmark: a persist_cohort task did not complete")
+        out.update(freeze_ratio=statistics.median(fnode) / statistics.median(fref),
+                   freeze_node_s=statistics.median(fnode), freeze_ref_s=statistics.median(fref))
+        return out
     finally:
         hub.stop()
         pg.stop()
@@ -591,11 +656,14 @@ def main():
     ap.add_argument("--imaging", type=int, default=1, help="0 skips the imaging row")
     ap.add_argument("--ct-slices", type=int, default=600,
                     help="slices of the one-study CT retrieval row (0 skips it)")
-    ap.add_argument("--rows", default=os.environ.get("BENCH_ROWS", "all"),
+    ap.add_argument("--rows", "--only", dest="rows", default=os.environ.get("BENCH_ROWS", "all"),
                     help="comma-separated rows to run: poll, spool, cohort, dataframe, "
-                    "imaging, ct600 (default all; also BENCH_ROWS)")
+                    "imaging, ct600; dataframe is the /cohort/dataframe and freezing rows "
+                    "(default all; also BENCH_ROWS)")
     args = ap.parse_args()
     want = set(args.rows.split(","))
+    if not want <= {"all", "poll", "spool", "cohort", "dataframe", "imaging", "ct600"}:
+        ap.error("--rows: unknown row in %s" % args.rows)
 
     def row(name):
         return "all" in want or name in want
@@ -606,7 +674,8 @@ def main():
         spool = bench_spool(bindir, tmp, args.spool_tasks) if args.spool_tasks and row("spool") else None
         cohort = (bench_cohort(bindir, tmp, args.persons, max(3, args.runs // 3))
                   if args.persons and row("cohort") else None)
-        frame = (bench_dataframe(bindir, tmp, args.dataframe_rows, max(3, args.runs // 3))
+        frame = (bench_dataframe(bindir, tmp, args.dataframe_rows, max(3, args.runs // 3),
+                                 max(3, args.runs // 5))
                  if args.dataframe_rows and row("dataframe") else None)
         imaging = (bench_imaging(bindir, tmp, max(3, args.runs // 3))
                    if args.imaging and row("imaging") else None)
@@ -616,12 +685,14 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     machine = f"{platform.node()}: {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}"
-    rows = [
-        ("one flip-poll cycle, 50 tasks: wall", "two curl calls", f"{poll['wall_ratio']:.2f}x", "<= 1.5x"),
-        ("one flip-poll cycle, 50 tasks: CPU", "two curl calls", f"{poll['cpu_ratio']:.2f}x", "<= 1.5x"),
-        ("flip-poll peak RSS (50 tasks)", f"curl: {poll['curl_rss_mb']:.1f} MB",
-         f"{poll['rss_mb']:.1f} MB", "< 10 MB"),
-    ] if poll else []
+    rows = []
+    if poll:
+        rows += [
+            ("one flip-poll cycle, 50 tasks: wall", "two curl calls", f"{poll['wall_ratio']:.2f}x", "<= 1.5x"),
+            ("one flip-poll cycle, 50 tasks: CPU", "two curl calls", f"{poll['cpu_ratio']:.2f}x", "<= 1.5x"),
+            ("flip-poll peak RSS (50 tasks)", f"curl: {poll['curl_rss_mb']:.1f} MB",
+             f"{poll['rss_mb']:.1f} MB", "< 10 MB"),
+        ]
     if spool:
         rows += [
             (f"spool throughput: {spool['n']} no-op tasks through poll, exec, report (fsync on)",
@@ -640,10 +711,17 @@ def main():
         ]
     if frame:
         rows += [
-            (f"/cohort/dataframe of a {frame['n']:,}-row snapshot ({frame['bytes'] / 1e6:.0f} MB of JSON)",
-             "psql \\copy (...) to stdout csv", f"{frame['ratio']:.2f}x", "<= 1.5x"),
+            (f"/cohort/dataframe of a {frame['n']:,}-member cohort, live re-run "
+             f"({frame['bytes'] / 1e6:.0f} MB of JSON)",
+             "psql \\copy (same query, person_id = ANY(members)) to stdout csv",
+             f"{frame['ratio']:.2f}x", "<= 1.5x"),
+            ("/cohort/dataframe, the same", "psql \\copy (the query alone, no membership) to stdout csv",
+             f"{frame['plain_ratio']:.2f}x", "report it"),
             ("flip-serve peak RSS, dataframe", f"{frame['n'] // 100:,} rows against {frame['n']:,}",
              f"{frame['rss_small']:.1f} MB / {frame['rss_big']:.1f} MB", "flat"),
+            (f"persist_cohort: freezing {frame['n']:,} members (flip-exec)",
+             "psql \\copy of the distinct sorted person ids to a file, fsynced",
+             f"{frame['freeze_ratio']:.2f}x", "<= 1.5x"),
         ]
     if imaging:
         rows += [
@@ -660,6 +738,12 @@ def main():
              f"{ct['ratio']:.2f}x throughput ({ct['node_s']:.1f} s against {ct['ref_s']:.1f} s)", ">= 1.0x"),
             ("flip-exec peak RSS, that retrieval", "", f"{ct['rss_mb']:.1f} MB", "< 100 MB"),
         ]
+    raw = []
+    if poll:
+        raw.append(f"flip-poll {poll['node_wall_ms']:.1f} ms, two curl calls {poll['curl_wall_ms']:.1f} ms")
+    if frame:
+        raw.append(f"dataframe {frame['node_s']:.2f} s, psql {frame['ref_s']:.2f} s; freezing "
+                   f"{frame['freeze_node_s']:.2f} s, psql {frame['freeze_ref_s']:.2f} s")
     lines = [
         "# Benchmarks",
         "",
@@ -670,15 +754,14 @@ def main():
         "|---|---|---|---|",
     ] + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows] + [
         "",
-        (f"Raw medians (for context only, machines differ): flip-poll {poll['node_wall_ms']:.1f} ms, "
-         f"two curl calls {poll['curl_wall_ms']:.1f} ms.") if poll else "",
+        "Raw medians (for context only, machines differ): " + "; ".join(raw) + ".",
         "",
         "Ratios above 1 are slower than the reference, except the imaging row, which is a "
         "throughput ratio (above 1 is faster).",
     ]
     text = "\n".join(lines) + "\n"
     print(text)
-    if args.out:
+    if args.out and only is None:
         with open(args.out + ".tmp", "w") as f:
             f.write(text)
         os.replace(args.out + ".tmp", args.out)

@@ -26,6 +26,8 @@ Tampering (--tamper, several allowed), each what check must refuse:
   expiring      client.crt ends in 10 days (a warning only)
   key-mismatch  client.key is not client.crt's key
   other-ca      client.crt is signed by another CA than rootCA.pem
+  unsigned      no signature.json at all, as NVFLARE 2.8 provisions some kits
+                (accepted unless FL_KIT_REQUIRE_SIGNATURE=yes)
 
 Hostile tarballs (--hostile), a valid kit plus one member install-kit must refuse:
   dotdot, dotdot-inner, absolute, symlink-abs (to /etc), symlink-up (../..),
@@ -39,6 +41,7 @@ hostile_tar().
 import argparse
 import base64
 import datetime
+import hashlib
 import io
 import json
 import os
@@ -144,7 +147,8 @@ def make_kit(slot, client_cmd=None, tamper=(), project="flip-test", server="fl.h
         sigs["readme.txt"] = sign(ca_key, b"not shipped\n")
     if "bad-sig" in tamper:
         sigs["stop_fl.sh"] = sign(ca_key, b"another text\n")
-    startup["signature.json"] = json.dumps(sigs, indent=2).encode()
+    if "unsigned" not in tamper:
+        startup["signature.json"] = json.dumps(sigs, indent=2).encode()
     files = {}
     for name, data in startup.items():
         mode = 0o755 if name.endswith(".sh") else 0o600 if name.endswith(".key") else 0o644
@@ -153,7 +157,9 @@ def make_kit(slot, client_cmd=None, tamper=(), project="flip-test", server="fl.h
     files["local/log.config.default"] = (b'{"version": 1}\n', 0o644)
     files["local/privacy.json.sample"] = (b'{"scopes": []}\n', 0o644)
     return {"files": files, "dirs": ["startup", "local", "transfer"], "key_pem": key_pem,
-            "slot": slot}
+            "slot": slot, "root_sha256": hashlib.sha256(
+                x509.load_pem_x509_certificate(startup["rootCA.pem"]).public_bytes(
+                    serialization.Encoding.DER)).hexdigest()}
 
 
 def _add(tf, name, data=b"", mode=0o644, kind=tarfile.REGTYPE, linkname="", size=None):

@@ -294,6 +294,34 @@ def valid_iso8601(text):
         return False
 
 
+def persist_result_problem(text):
+    """The hub's check of a persist_cohort result, run after it answered 200
+    (flip-api validates the snapshot facts then): None when well-formed, else why."""
+    try:
+        obj = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return "result is not JSON"
+    if not isinstance(obj, dict):
+        return "result is not a JSON object"
+    rc = obj.get("row_count")
+    if not is_int(rc) or rc < 0:
+        return "row_count must be an integer >= 0"
+    if not isinstance(obj.get("has_accessions"), bool):
+        return "has_accessions must be a boolean"
+    if not isinstance(obj.get("query_hash"), str) or not obj["query_hash"]:
+        return "query_hash must be a non-empty string"
+    at = obj.get("snapshot_at")
+    if not isinstance(at, str):
+        return "snapshot_at must be an ISO-8601 string"
+    try:
+        parsed = datetime.datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        return "snapshot_at must be an ISO-8601 string"
+    if parsed.tzinfo is None:
+        return "snapshot_at must carry a time zone"
+    return None
+
+
 def check_snapshot(body):
     c = Checker()
     if c.obj(body, [], ["services"], ["collected_at"]):
@@ -540,6 +568,7 @@ class HubState:
             if "key_b64" in spec:
                 key = base64.b64decode(spec["key_b64"], validate=True)
             payload = seal(key, plaintext, context, kid=spec.get("kid", KID_SHARED))
+        plain = spec["payload"] if src == "payload" else None
         task_id = spec.get("id", str(uuid.uuid4()))
         if not isinstance(task_id, str) or not task_id:
             raise ControlError(400, "id must be a non-empty string")
@@ -562,6 +591,9 @@ class HubState:
                 "results": [],
                 "deliveries": 0,
                 "delivered_at": [],
+                "hub_validated": None,
+                "validation_error": None,
+                "_plain": plain,
                 "_seq": self.seq,
                 "_sort": created_sort_key(created_at),
             }
@@ -623,6 +655,32 @@ class HubState:
                                    % (task_id, t["status"]))
             t["retries"] += 1
             self.set_status(t, "PENDING")
+            t["updated_at"] = time.time()
+            return self.task_view(t)
+
+    def requeue_persist(self, project_id):
+        """The hub's routine re-check: persist_cohort again, as a new task, to a trust
+        that already froze project_id (safe: a trust never replaces a membership)."""
+        with self.lock:
+            done = [t for t in self.tasks.values()
+                    if t["task_type"] == "persist_cohort" and t["status"] == "COMPLETED"
+                    and isinstance(t["_plain"], dict)
+                    and str(t["_plain"].get("project_id", "")).lower() == project_id.lower()]
+        if not done:
+            return []
+        latest = max(done, key=lambda t: t["_seq"])
+        return [self.add_task({"task_type": "persist_cohort", "payload": latest["_plain"],
+                               "trust_id": latest["trust_id"]})]
+
+    def cancel(self, task_id):
+        """A task the hub cancelled: never delivered again, its result is refused (409)."""
+        with self.lock:
+            t = self.tasks.get(task_id)
+            if t is None:
+                raise ControlError(404, "no task %s" % task_id)
+            if t["status"] not in ("PENDING", "IN_PROGRESS"):
+                raise ControlError(409, "task %s is %s" % (task_id, t["status"]))
+            self.set_status(t, "CANCELLED")
             t["updated_at"] = time.time()
             return self.task_view(t)
 
@@ -810,6 +868,14 @@ class HubState:
             t["updated_at"] = time.time()
             t["results"].append({"success": obj["success"], "result": obj["result"],
                                  "ts": t["updated_at"]})
+            if t["task_type"] == "persist_cohort" and obj["success"]:
+                # the hub answers 200, then validates the snapshot facts and fails
+                # the task when they are malformed
+                problem = persist_result_problem(obj["result"])
+                t["hub_validated"] = problem is None
+                t["validation_error"] = problem
+                if problem is not None:
+                    self.set_status(t, "FAILED")
             reply = self.identity()
             reply["message"] = "Task %s result recorded" % task_id
         return 200, reply
@@ -1076,6 +1142,16 @@ class Handler(BaseHTTPRequestHandler):
             if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
                 raise ControlError(400, "give id")
             return 200, st.requeue_one(obj["id"])
+        if route == "/requeue_persist":
+            need("POST")
+            if not isinstance(obj, dict) or not isinstance(obj.get("project_id"), str):
+                raise ControlError(400, "give project_id")
+            return 200, {"ids": st.requeue_persist(obj["project_id"])}
+        if route == "/cancel":
+            need("POST")
+            if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+                raise ControlError(400, "give id")
+            return 200, st.cancel(obj["id"])
         if route == "/faults":
             if method == "GET":
                 with st.lock:

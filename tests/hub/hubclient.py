@@ -267,6 +267,13 @@ class Hub:
     def requeue(self, task_id):
         return self._control("POST", "/requeue", {"id": task_id})
 
+    def requeue_persist(self, project_id):
+        """The hub's re-check of a frozen project: a new persist_cohort task. Its ids."""
+        return self._control("POST", "/requeue_persist", {"project_id": project_id})["ids"]
+
+    def cancel(self, task_id):
+        return self._control("POST", "/cancel", {"id": task_id})
+
     def fault(self, **rule):
         """Add a fault rule: path, method, kind, status, delay, count, body, headers."""
         return self._control("POST", "/faults", rule)

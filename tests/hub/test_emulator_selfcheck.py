@@ -238,6 +238,45 @@ class EmulatorSelfCheck(unittest.TestCase):
                                                 "result": "y" * 10_000_000})[0], 200)
         self.assertEqual(self.hub.task(big)["status"], "COMPLETED")
 
+    def test_persist_result_validated_after_200(self):
+        project = str(uuid.uuid4())
+        payload = {"project_id": project, "trust_id": self.hub.trust_id,
+                   "encrypted_project_id": "x", "query": "SELECT 1", "query_id": None}
+        good = {"row_count": 3, "has_accessions": False, "query_hash": "ab" * 32,
+                "snapshot_at": "2026-12-04T06:00:00Z", "subject_count": 3, "columns": []}
+        bad = [dict(good, row_count=-1), dict(good, row_count=True),
+               dict(good, has_accessions=0), dict(good, snapshot_at="yesterday"),
+               dict(good, snapshot_at="2026-12-04T06:00:00"), dict(good, query_hash=None)]
+        tids = [self.hub.add_task("persist_cohort", payload) for _ in range(len(bad) + 1)]
+        self.fetch()
+        for tid, res in zip(tids, [good] + bad):
+            self.assertEqual(self.post_result(tid, {"success": True,
+                                                    "result": json.dumps(res)})[0], 200)
+        t = self.hub.task(tids[0])
+        self.assertEqual((t["status"], t["hub_validated"]), ("COMPLETED", True))
+        for tid, res in zip(tids[1:], bad):
+            t = self.hub.task(tid)
+            self.assertEqual((t["status"], t["hub_validated"]), ("FAILED", False), res)
+            self.assertTrue(t["validation_error"])
+        # the re-check of a frozen project: a new task with the same payload
+        again = self.hub.requeue_persist(project)
+        self.assertEqual(len(again), 1)
+        self.assertNotIn(again[0], tids)
+        got = self.fetch()
+        self.assertEqual([t["id"] for t in got], again)
+        self.assertEqual(self.hub.requeue_persist(str(uuid.uuid4())), [])
+
+    def test_cancelled_tasks_are_never_delivered(self):
+        pending = self.hub.add_task("delete_imaging", {"imaging_project_id": "x"})
+        claimed = self.hub.add_task("delete_imaging", {"imaging_project_id": "y"})
+        self.hub.cancel(pending)
+        self.assertEqual([t["id"] for t in self.fetch()], [claimed])
+        self.hub.cancel(claimed)
+        self.assertEqual(self.hub.requeue_stale(older_than=-1), [])
+        self.assertEqual(self.fetch(), [])
+        self.assertEqual(self.post_result(claimed, {"success": True, "result": None})[0], 409)
+        self.assertEqual(self.hub.task(claimed)["status"], "CANCELLED")
+
     def test_cohort_results(self):
         qid = str(uuid.uuid4())
         body = {"query_id": qid, "trust_id": self.hub.trust_id, "created": "2026-11-26",

@@ -7,6 +7,7 @@ tests/omop/fixture_expected.py; the node must produce them through the real path
 hub -> flip-poll -> flip-exec (guard, libpq, statistics in PostgreSQL) -> flip-report
 -> the hub's /cohort/results.
 """
+import hashlib
 import json
 import os
 import sys
@@ -195,7 +196,7 @@ class TestSnapshot(CohortCase):
             p["project_id"] = project
         return self.add("persist_cohort", p), p
 
-    def test_persist_freezes_the_cohort(self):
+    def test_persist_freezes_the_membership_not_the_values(self):
         tid, p = self.persist(QUERIES["Q_ALL"].sql)
         self.run_all()
         r = self.task_result(tid)
@@ -204,19 +205,23 @@ class TestSnapshot(CohortCase):
         self.assertEqual(set(res), {"row_count", "columns", "has_accessions", "snapshot_at",
                                     "query_hash", "subject_count"})
         self.assertEqual(res["row_count"], QUERIES["Q_ALL"].record_count)
+        self.assertIs(res["has_accessions"], False)
+        self.assertRegex(res["snapshot_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertEqual(res["query_hash"], hashlib.sha256(
+            " ".join(QUERIES["Q_ALL"].sql.lower().split()).encode()).hexdigest())
         d = os.path.join(self.node.state, "cohorts", p["project_id"].lower())
+        self.assertEqual(sorted(os.listdir(d)), ["meta.json", "persons.txt", "query.sql"])
         meta = load(os.path.join(d, "meta.json"))
-        self.assertEqual(meta["row_count"], res["row_count"])
-        self.assertEqual(meta["columns"], res["columns"])
-        self.assertEqual(meta["format_version"], 1)
-        for i in range(len(meta["columns"])):
-            with open(os.path.join(d, "c%04d.jsonl" % i)) as f:
-                lines = f.read().splitlines()
-            self.assertEqual(len(lines), meta["row_count"])
-            for line in lines:
-                json.loads(line)
+        for k in res:
+            self.assertEqual(meta[k], res[k], k)
+        self.assertEqual(meta["format_version"], 2)
+        with open(os.path.join(d, "persons.txt")) as f:
+            self.assertEqual(f.read(), "".join("%d\n" % i for i in range(1, 41)))
+        with open(os.path.join(d, "query.sql")) as f:
+            self.assertEqual(f.read(), QUERIES["Q_ALL"].sql)
         self.assertEqual(sorted(os.listdir(os.path.join(self.node.state, "cohorts"))),
                          [p["project_id"].lower()], "no temporary left beside it")
+        self.assertIn('"hub_validated": true', json.dumps(self.hub.task(tid)))
 
     def test_persist_below_threshold_refuses_and_keeps_nothing(self):
         tid, p = self.persist(QUERIES["Q_BELOW"].sql)
@@ -225,16 +230,63 @@ class TestSnapshot(CohortCase):
         self.assertEqual(err, {"error": "403: " + TOO_SMALL, "status_code": 403})
         self.assertFalse(os.path.exists(os.path.join(self.node.state, "cohorts", p["project_id"])))
 
-    def test_reapproval_replaces_the_snapshot(self):
+    def test_freezing_is_once_per_project(self):
         project = str(uuid.uuid4())
-        self.persist(QUERIES["Q_ALL"].sql, project)
+        first, _ = self.persist(QUERIES["Q_ALL"].sql, project)
         self.run_all()
-        tid, _ = self.persist(QUERIES["Q_T2DM"].sql, project)
+        facts = json.loads(self.task_result(first)["result"])
+        d = os.path.join(self.node.state, "cohorts", project)
+        before = {n: os.stat(os.path.join(d, n)).st_mtime_ns for n in os.listdir(d)}
+        # the hub's routine re-check, and a re-check with another query: nothing re-runs
+        # (OMOP unreachable proves it), the frozen facts are the answer
+        self.node.set_config(OMOP_DB_PORT="1")
+        tids = [self.persist(QUERIES["Q_ALL"].sql, project)[0],
+                self.persist(QUERIES["Q_T2DM"].sql, project)[0]]
         self.run_all()
-        res = json.loads(self.task_result(tid)["result"])
-        meta = load(os.path.join(self.node.state, "cohorts", project, "meta.json"))
-        self.assertEqual(meta["row_count"], res["row_count"])
-        self.assertEqual(meta["query_hash"], res["query_hash"])
+        for tid in tids:
+            r = self.task_result(tid)
+            self.assertTrue(r["success"], r)
+            self.assertEqual(json.loads(r["result"]), facts)
+        self.assertEqual({n: os.stat(os.path.join(d, n)).st_mtime_ns for n in os.listdir(d)},
+                         before, "the snapshot is untouched")
+
+    def test_hub_requeues_persist_to_a_frozen_trust(self):
+        project = str(uuid.uuid4())
+        tid, p = self.persist(QUERIES["Q_ALL"].sql, project)
+        self.run_all()
+        again = self.hub.requeue_persist(project)
+        self.assertEqual(len(again), 1)
+        self.run_all()
+        self.assertEqual(json.loads(self.task_result(again[0])["result"]),
+                         json.loads(self.task_result(tid)["result"]))
+
+    def test_refusals_carry_the_status_the_hub_classifies(self):
+        cases = [("SELECT gender_source_value FROM person", None, 400),
+                 (QUERIES["Q_ALL"].sql, "not-a-uuid", 400)]
+        tids = []
+        for sql, project, _ in cases:
+            p = payloads.make("persist_cohort", trust_id=self.hub.trust_id)
+            p["query"] = sql
+            if project:
+                p["project_id"] = project
+            tids.append(self.add("persist_cohort", p))
+        self.run_all()
+        for tid, (_, _, status) in zip(tids, cases):
+            err = json.loads(self.task_result(tid)["result"])
+            self.assertEqual(err["status_code"], status, err)
+
+    def test_policy_deny_on_statistics_is_403(self):
+        pol = os.path.join(self.node.root, "policy.toml")
+        with open(pol, "w") as f:
+            f.write('[[access.rule]]\nid = "no-stats"\naction = "cohort.statistics"\n'
+                    'effect = "deny"\n')
+        os.chmod(pol, 0o600)
+        self.node.set_config(ACCESS_POLICY_FILE=pol)
+        tid, p = self.persist(QUERIES["Q_ALL"].sql)
+        self.run_all()
+        err = json.loads(self.task_result(tid)["result"])
+        self.assertEqual(err, {"error": "403: " + TOO_SMALL, "status_code": 403})
+        self.assertFalse(os.path.exists(os.path.join(self.node.state, "cohorts", p["project_id"])))
 
     def test_oversized_snapshot_is_refused_not_truncated(self):
         self.node.set_config(SNAPSHOT_MAX_BYTES="64")
@@ -243,6 +295,45 @@ class TestSnapshot(CohortCase):
         err = json.loads(self.task_result(tid)["result"])
         self.assertEqual(err["status_code"], 413)
         self.assertFalse(os.path.exists(os.path.join(self.node.state, "cohorts", p["project_id"])))
+
+    def write_v1(self, project, sql):
+        """A format 1 snapshot as flip-node wrote it before membership snapshots."""
+        d = os.path.join(self.node.state, "cohorts", project)
+        os.makedirs(d)
+        rows = [(i, "M" if i % 2 else "F") for i in (3, 1, 2, 3, 7)] + [(None, "F")]
+        meta = {"format_version": 1, "row_count": len(rows), "columns": ["person_id", "sex"],
+                "kinds": ["number", "string"], "subject_count": 4, "has_accessions": False,
+                "query_hash": hashlib.sha256(" ".join(sql.lower().split()).encode()).hexdigest(),
+                "created_at": "2026-01-02T03:04:05Z", "project_id": project}
+        with open(os.path.join(d, "meta.json"), "w") as f:
+            json.dump(meta, f)
+        for i in range(2):
+            with open(os.path.join(d, "c%04d.jsonl" % i), "w") as f:
+                f.write("".join(json.dumps(r[i]) + "\n" for r in rows))
+        return d
+
+    def test_format1_snapshot_is_converted_at_the_hubs_recheck(self):
+        project = str(uuid.uuid4())
+        sql = QUERIES["Q_ALL"].sql
+        d = self.write_v1(project, sql)
+        tid, _ = self.persist(sql, project)
+        self.run_all()
+        res = json.loads(self.task_result(tid)["result"])
+        self.assertEqual((res["row_count"], res["subject_count"], res["snapshot_at"]),
+                         (6, 4, "2026-01-02T03:04:05Z"))
+        self.assertEqual(sorted(os.listdir(d)), ["meta.json", "persons.txt", "query.sql"])
+        with open(os.path.join(d, "persons.txt")) as f:
+            self.assertEqual(f.read(), "1\n2\n3\n7\n")
+
+    def test_format1_snapshot_of_another_query_is_refused_with_what_to_do(self):
+        project = str(uuid.uuid4())
+        d = self.write_v1(project, "SELECT 1")
+        tid, _ = self.persist(QUERIES["Q_ALL"].sql, project)
+        self.run_all()
+        err = json.loads(self.task_result(tid)["result"])
+        self.assertEqual(err["status_code"], 409, err)
+        self.assertIn("c0000.jsonl", os.listdir(d), "nothing is destroyed")
+        self.assertIn("delete FLIP_STATE_DIR/cohorts/", "".join(self.node.stderr_log))
 
 
 if __name__ == "__main__":

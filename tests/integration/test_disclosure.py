@@ -129,7 +129,9 @@ class TestFakeSubjectsNeverFreeze(DisclosureCase):
     def test_persist_refuses_made_up_ids(self):
         from test_cohort import TestSnapshot
         for sql in ("SELECT g AS person_id FROM generate_series(1, 40) g",
-                    "SELECT person_id FROM person UNION ALL SELECT g FROM generate_series(100, 140) g"):
+                    "SELECT person_id FROM person UNION ALL SELECT g FROM generate_series(100, 140) g",
+                    "SELECT p.person_id + 0 AS person_id FROM person p",
+                    "SELECT 'ACC' || g AS accession_id FROM generate_series(1, 40) g"):
             with self.subTest(sql=sql):
                 tid, p = TestSnapshot.persist(self, sql)
                 self.run_all()
@@ -137,6 +139,9 @@ class TestFakeSubjectsNeverFreeze(DisclosureCase):
                 self.assertFalse(r["success"])
                 self.assertEqual(json.loads(r["result"]),
                                  {"error": "403: " + TOO_SMALL, "status_code": 403})
+                # nothing of it is kept: no membership, no query of record
+                self.assertFalse(os.path.exists(
+                    os.path.join(self.node.state, "cohorts", p["project_id"].lower())))
         self.assertNothingLeaked()
 
     def test_real_subjects_still_count(self):

@@ -217,6 +217,54 @@ class TestInstallKit(FLTestCase):
         self.assertEqual(len(refused), len(cases))
         self.assertTrue(all(e["detail"]["stage"] == "verify" for e in refused))
 
+    def test_unsigned_kit_installs_and_runs(self):
+        """NVFLARE 2.8 provisions some kits without signature.json."""
+        unsigned = self.tarball("unsigned.tgz", ["unsigned"])
+        p = self.fl("install-kit", unsigned)
+        self.assertRun(p)
+        self.assertIn("startup/signature.json: missing; the kit's files are not signed", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.live, "startup", "signature.json")))
+        ev = self.events("fl.kit.installed")
+        self.assertEqual((len(ev), ev[0]["detail"]["signed"]), (1, False))
+        self.assertEqual(len(self.events("fl.kit.unsigned")), 1)
+        self.assertRun(self.fl("check"))
+        self.assertRun(self.fl("run"))
+        self.assertTrue(wait_for(lambda: "Round 1 started" in self.client_log(), 10))
+        # a signed kit still verifies every file it lists
+        self.assertTrue(self.events("fl.kit.installed")[0]["detail"]["signed"] is False)
+
+    def test_unsigned_kit_refused_when_signatures_are_required(self):
+        self.install_good()
+        before = self.live_digest()
+        need = {"FL_KIT_REQUIRE_SIGNATURE": "yes"}
+        p = self.fl("install-kit", self.tarball("unsigned.tgz", ["unsigned"]), env=need)
+        self.assertRun(p, 2)
+        self.assertIn("startup/signature.json: missing, and FL_KIT_REQUIRE_SIGNATURE is set",
+                      p.stderr)
+        self.assertEqual(self.live_digest(), before)
+        self.assertRun(self.fl("check", env=need))     # the signed kit is fine
+        self.assertTrue(self.events("fl.kit.installed")[0]["detail"]["signed"])
+
+    def test_root_ca_pin(self):
+        pin = self.good_kit["root_sha256"]
+        colons = ":".join(pin[i:i + 2] for i in range(0, 64, 2)).upper()
+        for value in (pin, colons):
+            with self.subTest(pin=value[:8]):
+                self.assertRun(self.fl("install-kit", self.good,
+                                       env={"FL_KIT_ROOT_CA_SHA256": value}))
+        other = "0" * 64
+        p = self.fl("check", env={"FL_KIT_ROOT_CA_SHA256": other})
+        self.assertRun(p, 2)
+        self.assertIn("is not the one FL_KIT_ROOT_CA_SHA256 pins", p.stderr)
+        # a kit made by another root (its own rootCA.pem, its own signatures) is refused
+        p = self.fl("install-kit", self.tarball("stranger.tgz"),
+                    env={"FL_KIT_ROOT_CA_SHA256": pin})
+        self.assertRun(p, 2)
+        self.assertIn("this kit was not made by the expected hub", p.stderr)
+        p = self.fl("check", env={"FL_KIT_ROOT_CA_SHA256": "abc"})
+        self.assertRun(p, 2)
+        self.assertIn("FL_KIT_ROOT_CA_SHA256 is not a SHA-256 fingerprint", p.stderr)
+
     def test_expiring_certificate_warns(self):
         p = self.fl("install-kit", self.tarball("expiring.tgz", ["expiring"]))
         self.assertRun(p)

@@ -256,8 +256,9 @@ class TestRetrieval(FixtureDatabase, NodeTestCase):
         # a second call answers from the sentinel
         self.assertEqual(self.call(url, "/download/images/net-1?resource_type=DICOM", body)[0], 200)
         # refusals
-        self.assertEqual(self.call(url, "/download/images/net-1", dict(body, accession_id="../etc"))[0], 422)
-        self.assertIn(self.call(url, "/download/images/..", body)[0], (404, 422))
+        self.assertEqual(self.call(url, "/download/images/net-1", dict(body, accession_id="../etc")),
+                         (400, {"detail": "Invalid download request"}))
+        self.assertIn(self.call(url, "/download/images/..", body)[0], (400, 404))
         self.assertEqual(self.call(url, "/download/images/net-1?resource_type=DICOM",
                                    dict(body, accession_id="ACC0030"))[0], 404)
         self.assertEqual(self.call(url, "/download/images/net-1?assessor_type=assessor", body)[0], 404)
@@ -268,7 +269,7 @@ class TestRetrieval(FixtureDatabase, NodeTestCase):
             f.write(b"\x1f\x8b fake nifti")
         ubody = dict(body, scan_id="9001", resource_id="SEG", files=["run1/seg.nii.gz"], exist_ok=False)
         status, got = self.call(url, "/upload/images/net-1", ubody, method="PUT")
-        self.assertEqual((status, got), (200, {"files": ["scans/9001/resources/SEG/files/seg.nii.gz"]}))
+        self.assertEqual((status, got), (200, ["scans/9001/resources/SEG/files/seg.nii.gz"]))
         self.assertFalse(os.path.exists(os.path.join(want_dir, ".flip_complete-scan-DICOM")))
         self.assertEqual(self.call(url, "/upload/images/net-1", ubody, method="PUT")[0], 409)
         self.assertEqual(self.call(url, "/upload/images/net-1", dict(ubody, files=["../../x"]),
@@ -277,6 +278,19 @@ class TestRetrieval(FixtureDatabase, NodeTestCase):
         self.assertEqual(status, 200, got)
         with open(os.path.join(want_dir, "scans", "9001", "resources", "SEG", "files", "seg.nii.gz"), "rb") as f:
             self.assertEqual(f.read(), b"\x1f\x8b fake nifti")
+        # resource_type is free-form: an uploaded resource of any safe name comes back
+        with open(os.path.join(up, "struct.dcm"), "wb") as f:
+            f.write(b"rtstruct")
+        status, got = self.call(url, "/upload/images/net-1", dict(ubody, resource_id="RTSTRUCT",
+                                                                  files=["run1/struct.dcm"]),
+                                method="PUT")
+        self.assertEqual((status, got), (200, ["scans/9001/resources/RTSTRUCT/files/struct.dcm"]))
+        status, got = self.call(url, "/download/images/net-1?resource_type=RTSTRUCT", body)
+        self.assertEqual(status, 200, got)
+        with open(os.path.join(want_dir, "scans", "9001", "resources", "RTSTRUCT", "files",
+                               "struct.dcm"), "rb") as f:
+            self.assertEqual(f.read(), b"rtstruct")
+        self.assertEqual(self.call(url, "/download/images/net-1?resource_type=NOPE", body)[0], 404)
 
     def test_purge_images_removes_unused_copies_only(self):
         """flipctl purge --images: a copy unused for IMAGE_CACHE_RETENTION_HOURS goes, one

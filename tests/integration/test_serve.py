@@ -59,6 +59,9 @@ SMALL_SQL = ("SELECT p.person_id, p.year_of_birth, p.month_of_birth, p.gender_so
 BIG_SQL = ("SELECT person_id, year_of_birth, gender_source_value, birth_datetime "
            "FROM omop.person ORDER BY person_id")
 NO_ACCESSION_SQL = "SELECT person_id, year_of_birth FROM omop.person WHERE person_id <= 50"
+# a cohort whose member 123 a national data opt-out removes from OMOP during a test
+OPTOUT_SQL = ("SELECT person_id, year_of_birth FROM omop.person "
+              "WHERE person_id BETWEEN 101 AND 160 OR person_id > %d ORDER BY person_id" % N)
 
 
 def fingerprint(project):
@@ -101,9 +104,10 @@ class TestServe(unittest.TestCase):
         cls.small = cls._persist(SMALL_SQL)
         cls.big = cls._persist(BIG_SQL)
         cls.noacc = cls._persist(NO_ACCESSION_SQL)
+        cls.optout = cls._persist(OPTOUT_SQL)
         for p in (cls.node.poll(), cls.node.exec(), cls.node.report()):
             assert p.returncode == 0, p.stderr
-        for tid, _ in (cls.small, cls.big, cls.noacc):
+        for tid, _ in (cls.small, cls.big, cls.noacc, cls.optout):
             res = cls.hub.task(tid)["results"]
             assert len(res) == 1 and res[0]["success"], res
         cls.port = free_port()
@@ -311,7 +315,7 @@ class TestServe(unittest.TestCase):
         finally:
             self.node.set_config(COHORT_QUERY_THRESHOLD=None)
 
-    def test_dataframe_is_the_frozen_cohort_as_psql_sees_it(self):
+    def test_dataframe_is_the_query_of_record_on_live_omop(self):
         project = self.small[1]
         # an upper-case project id is the same project; the caller's SQL is ignored
         status, body = self.ask("/cohort/dataframe", project.upper(),
@@ -320,6 +324,7 @@ class TestServe(unittest.TestCase):
         got = json.loads(body, parse_float=Decimal)
         meta = self.meta(project)
         self.assertEqual(list(got), meta["columns"])
+        # ordered by person_id, then as the query orders its rows: here the query's order
         rows = self.psql_rows(SMALL_SQL)
         self.assertEqual(len(rows), meta["row_count"])
         self.assertGreater(len(rows), 300)
@@ -329,17 +334,111 @@ class TestServe(unittest.TestCase):
         self.assertIn(None, got["month_of_birth"])
         self.assertIn(None, got["accession_id"])
 
-    def test_accession_ids_are_distinct_in_first_seen_order(self):
+    def test_snapshot_holds_membership_not_values(self):
+        d = os.path.join(self.node.state, "cohorts", self.small[1])
+        self.assertEqual(sorted(os.listdir(d)),
+                         ["accessions.txt", "meta.json", "persons.txt", "query.sql"])
+        with open(os.path.join(d, "query.sql")) as f:
+            self.assertEqual(f.read(), SMALL_SQL)
+        with open(os.path.join(d, "persons.txt")) as f:
+            persons = f.read().split()
+        self.assertEqual(persons, [r[0] for r in self.psql_rows(
+            "SELECT DISTINCT person_id FROM (%s) q ORDER BY 1" % SMALL_SQL)])
+        # no value of any other column is on disk: a birth year is not in any file
+        for name in os.listdir(d):
+            with open(os.path.join(d, name)) as f:
+                self.assertNotIn("1950-", f.read(), name)
+
+    def test_a_person_removed_from_omop_is_absent_from_the_next_fetch(self):
+        project = self.optout[1]
+        status, body = self.ask("/cohort/dataframe", project)
+        self.assertEqual(status, 200, body[:300])
+        self.assertEqual(json.loads(body)["person_id"], list(range(101, 161)))
+        self.pg.psql("CREATE TABLE public.optout AS SELECT * FROM omop.person "
+                     "WHERE person_id IN (123, 150); DELETE FROM omop.person WHERE person_id = 123;")
+        try:
+            status, body = self.ask("/cohort/dataframe", project)
+            self.assertEqual(status, 200, body[:300])
+            got = json.loads(body)
+            self.assertEqual(got["person_id"], [p for p in range(101, 161) if p != 123])
+            self.assertEqual(len(got["year_of_birth"]), 59)
+            # a person added to OMOP who matches the query is not a member: not served
+            self.pg.psql("INSERT INTO omop.person (person_id, gender_concept_id, year_of_birth, "
+                         "race_concept_id, ethnicity_concept_id) VALUES (%d, 0, 1970, 0, 0);"
+                         % (N + 5))
+            status, body = self.ask("/cohort/dataframe", project)
+            got = json.loads(body)["person_id"]
+            self.assertEqual(got, [p for p in range(101, 161) if p != 123])
+            self.assertEqual(self.meta(project)["row_count"], 60, "the snapshot is untouched")
+        finally:
+            self.pg.psql("DELETE FROM omop.person WHERE person_id IN (123, 150, %d);"
+                         "INSERT INTO omop.person SELECT * FROM public.optout;"
+                         "DROP TABLE public.optout;" % (N + 5))
+
+    def test_threshold_is_rechecked_on_the_live_cohort(self):
+        # 60 frozen members; a floor of 60 serves them, until one opts out
+        project = self.optout[1]
+        try:
+            self.node.set_config(COHORT_QUERY_THRESHOLD=60)
+            self.assertEqual(self.ask("/cohort/dataframe", project)[0], 200)
+            self.pg.psql("CREATE TABLE public.optout2 AS SELECT * FROM omop.person "
+                         "WHERE person_id = 124; DELETE FROM omop.person WHERE person_id = 124;")
+            try:
+                for path in ("/cohort/dataframe", "/cohort/accession-ids"):
+                    self.assertDetail(self.ask(path, project), 403, TOO_SMALL)
+            finally:
+                self.pg.psql("INSERT INTO omop.person SELECT * FROM public.optout2;"
+                             "DROP TABLE public.optout2;")
+        finally:
+            self.node.set_config(COHORT_QUERY_THRESHOLD=None)
+
+    def test_format1_snapshot_converts_on_first_use_with_its_query(self):
+        """A node upgraded from value snapshots: the FL client's first call with the
+        approved query converts the snapshot; any other query gets 503 meanwhile."""
+        project = str(uuid.uuid4())
+        d = os.path.join(self.node.state, "cohorts", project)
+        os.makedirs(d)
+        rows = [(i, 1950 + i % 40) for i in range(1, 51)]
+        meta = {"format_version": 1, "row_count": 50, "columns": ["person_id", "year_of_birth"],
+                "kinds": ["number", "number"], "subject_count": 50, "has_accessions": False,
+                "query_hash": hashlib.sha256(" ".join(NO_ACCESSION_SQL.lower().split())
+                                             .encode()).hexdigest(),
+                "created_at": "2026-01-02T03:04:05Z"}
+        with open(os.path.join(d, "meta.json"), "w") as f:
+            json.dump(meta, f)
+        for i in range(2):
+            with open(os.path.join(d, "c%04d.jsonl" % i), "w") as f:
+                f.write("".join("%d\n" % r[i] for r in rows))
+        self.assertDetail(self.ask("/cohort/dataframe", project, query="SELECT 1"), 503,
+                          "Cohort snapshot awaits conversion to membership")
+        self.assertIn("c0000.jsonl", os.listdir(d))
+        status, body = self.ask("/cohort/dataframe", project, query=NO_ACCESSION_SQL)
+        self.assertEqual(status, 200, body[:300])
+        self.assertEqual(json.loads(body)["person_id"], list(range(1, 51)))
+        self.assertEqual(sorted(os.listdir(d)), ["meta.json", "persons.txt", "query.sql"])
+        self.assertEqual(self.meta(project)["format_version"], 2)
+
+    def test_accession_ids_are_the_frozen_ones_still_present_sorted(self):
         status, body = self.ask("/cohort/accession-ids", self.small[1])
         self.assertEqual(status, 200)
-        want = []
-        for (acc,) in self.psql_rows("SELECT accession_id FROM (%s) q" % SMALL_SQL):
-            if acc != "\\N" and acc not in want:
-                want.append(acc)
+        want = sorted({acc for (acc,) in self.psql_rows("SELECT accession_id FROM (%s) q"
+                                                          % SMALL_SQL) if acc != "\\N"},
+                      key=lambda a: a.encode())
         self.assertGreater(len(want), 10)
         self.assertEqual(json.loads(body), {"accession_ids": want})
         status, body = self.ask("/cohort/accession-ids", self.noacc[1])
         self.assertEqual((status, json.loads(body)), (200, {"accession_ids": []}))
+        # an image removed from image_occurrence leaves the list
+        gone = want[3]
+        self.pg.psql("CREATE TABLE public.gone AS SELECT * FROM omop.image_occurrence "
+                     "WHERE accession_id = '%s'; DELETE FROM omop.image_occurrence "
+                     "WHERE accession_id = '%s';" % (gone, gone))
+        try:
+            status, body = self.ask("/cohort/accession-ids", self.small[1])
+            self.assertEqual(json.loads(body), {"accession_ids": [a for a in want if a != gone]})
+        finally:
+            self.pg.psql("INSERT INTO omop.image_occurrence SELECT * FROM public.gone;"
+                         "DROP TABLE public.gone;")
 
     def test_create_imaging_live_query_streams_every_accession(self):
         """create_imaging with no snapshot runs its query live, through a cursor of
@@ -421,7 +520,7 @@ class TestServe(unittest.TestCase):
                      "/download/images/net-1234567", "/download/images/NET-1"):
             with self.subTest(path=path):
                 status, body = self.raw_path("POST", path)
-                self.assertIn(status, (404, 422), body)
+                self.assertIn(status, (400, 404), body)
         status, _ = self.raw_path("PUT", "/upload/images/..%2f..%2ftmp")
         self.assertIn(status, (404, 422))
         self.assertFalse(os.path.exists(self.images))
@@ -435,11 +534,23 @@ class TestServe(unittest.TestCase):
         self.assertDetail(self.call("/upload/images/net-12", dict(body, files=["a.nii.gz"],
                                                                  scan_id="1", resource_id="SEG"),
                                     method="PUT"), 404, "Project not found")
+        # traversal anywhere in a download is 400 "Invalid download request", before any
+        # file is touched; resource_type is free-form but one safe path segment
+        bad = "Invalid download request"
         self.assertDetail(self.call("/download/images/net-1", dict(body, accession_id="../x")),
-                          422, "Invalid accession_id")
-        self.assertDetail(self.call("/download/images/net-1?resource_type=OTHER", body), 422,
-                          "assessor_type must be scan or assessor; resource_type NIFTI, DICOM, "
-                          "SEG or ALL")
+                          400, bad)
+        for rt in ("..", "a/b", "..%2f..%2fetc", "%2e%2e", ""):
+            with self.subTest(resource_type=rt):
+                self.assertDetail(self.call("/download/images/net-1?resource_type=" + rt, body),
+                                  400, bad)
+        self.assertDetail(self.call("/download/images/net-1?assessor_type=../x", body), 400, bad)
+        # a name the store may hold (RTSTRUCT) passes the check: here no project, so 404
+        self.assertDetail(self.call("/download/images/net-1?resource_type=RTSTRUCT", body), 404,
+                          "Project not found")
+        self.assertDetail(self.call("/upload/images/net-1", dict(body, accession_id="../x",
+                                                                 files=[], scan_id="1",
+                                                                 resource_id="SEG"),
+                                    method="PUT"), 422, "Invalid accession_id")
         self.assertFalse(os.path.exists(os.path.join(self.images, "net-1", "x")))
 
     def test_concurrent_requests_are_all_answered(self):
@@ -574,7 +685,7 @@ class TestServe(unittest.TestCase):
                           if json.loads(line)["prog"] == "flip-serve")
         with open(self.server_log) as f:
             log = f.read()
-        self.assertIn("serving the approved snapshot", log)
+        self.assertIn("serving the query of record", log)
         for text in (audit, log):
             for secret in [MARKER, KEY, project, project.upper(), "GEN0"] + ids[:20]:
                 self.assertNotIn(secret, text)
