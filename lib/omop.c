@@ -3,7 +3,8 @@
  *
  * Which failures are transient: the job must survive a database restart or a
  * full connection pool as a delay, not as a failed task, so connection errors
- * (class 08), shutdowns (57P01-57P03) and exhausted resources (class 53) put the
+ * (class 08), shutdowns (57P01-57P03), exhausted resources (class 53) and a query
+ * cancelled by the server (57014 "due to user request", not our timeout) put the
  * job back in the queue; everything else is the query's own fault and is reported.
  */
 #include "omop.h"
@@ -85,6 +86,16 @@ static int omop_classify(struct omop *db, const PGresult *res, struct omop_error
 		omop_identifier(primary ? primary : "", ident, sizeof(ident));
 		snprintf(detail, sizeof(detail), "The column '%s' does not exist.", ident);
 		omop_set(e, 400, detail);
+	} else if (strcmp(state, "57014") == 0 && primary && strstr(primary, "user request")) {
+		/*
+		 * Cancelled by someone else (pg_cancel_backend(), a DBA), not by our
+		 * statement_timeout: the database's doing, so retried like a restart. The
+		 * text is PostgreSQL's; under a translated lc_messages it reads as a timeout.
+		 */
+		omop_set(e, 0, "OMOP query cancelled by the database server (SQLSTATE 57014, not "
+			 "our statement timeout)");
+		log_warn("%s", e->message);
+		return OMOP_TRANSIENT;
 	} else if (strcmp(state, "57014") == 0) {
 		omop_set(e, 504, "query_timeout");
 	} else {
