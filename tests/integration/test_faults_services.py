@@ -16,10 +16,8 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import uuid
 
