@@ -253,6 +253,15 @@ static int cmd_status(int argc, char **argv)
 					sizeof(age));
 			printf("  %-8s %6lld%s%s\n", key, (long long)jobs, jobs ? "  oldest " : "", age);
 		}
+		json_object_foreach(json_object_get(s, "disk"), key, v) {
+			if (!json_is_true(json_object_get(v, "low")))
+				continue;	/* quiet when healthy */
+			printf("disk       %s %s: %.0f KiB free of %.0f KiB: FULL, results cannot be "
+			       "written; free space there (jobs wait and resume by themselves)\n", key,
+			       json_string_value(json_object_get(v, "path")),
+			       json_real_value(json_object_get(v, "free_bytes")) / 1024.0,
+			       json_real_value(json_object_get(v, "total_bytes")) / 1024.0);
+		}
 		json_object_foreach(json_object_get(s, "programs"), key, v) {
 			if (!json_is_object(v)) {
 				printf("%-11s never ran\n", key);

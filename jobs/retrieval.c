@@ -427,6 +427,15 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 		durable_remove_tree(datafd, stage);
 		goto done;
 	}
+	/*
+	 * An association that broke mid-study is a protocol error to dcmtk; when the
+	 * PACS then does not even answer a C-ECHO it went away (killed, rebooted), which
+	 * is no fault of the study: it goes back to the queue like any PACS outage.
+	 */
+	char echo_err[256];
+	if (de == DICOM_ERR_PROTOCOL &&
+	    dicom_echo(peer, echo_err, sizeof(echo_err)) == DICOM_ERR_UNREACHABLE)
+		de = DICOM_ERR_UNREACHABLE;
 	if (de == DICOM_ERR_UNREACHABLE || de == DICOM_ERR_REJECTED) {
 		durable_remove_tree(datafd, stage);
 		json_object_set_new(st, "state", json_string("queued"));

@@ -67,6 +67,40 @@ static size_t hub_write(char *data, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+/*
+ * hub_retry_after - a Retry-After value (delta-seconds or an HTTP date) as seconds
+ * from now, capped at HUB_MAX_RETRY_AFTER so a hostile or misconfigured hub cannot
+ * park results for longer than the backoff cap; 0 when absent, past or unreadable.
+ */
+static long hub_retry_after(const char *v, size_t n)
+{
+	char buf[64];
+	size_t j = 0;
+	long secs = 0;
+	struct tm tm;
+
+	while (n > 0 && (*v == ' ' || *v == '\t'))
+		v++, n--;
+	while (j < n && j < sizeof(buf) - 1 && v[j] != '\r' && v[j] != '\n')
+		buf[j] = v[j], j++;
+	buf[j] = 0;
+	if (buf[0] >= '0' && buf[0] <= '9') {
+		for (j = 0; buf[j] >= '0' && buf[j] <= '9'; j++)
+			if ((secs = secs * 10 + (buf[j] - '0')) > HUB_MAX_RETRY_AFTER)
+				secs = HUB_MAX_RETRY_AFTER;
+		if (buf[j] != 0 && buf[j] != ' ')
+			return 0;
+	} else {
+		memset(&tm, 0, sizeof(tm));
+		const char *end = strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		if (end == NULL)
+			return 0;
+		double d = difftime(timegm(&tm), time(NULL));
+		secs = d <= 0 ? 0 : d > HUB_MAX_RETRY_AFTER ? HUB_MAX_RETRY_AFTER : (long)d;
+	}
+	return secs > HUB_MAX_RETRY_AFTER ? HUB_MAX_RETRY_AFTER : secs;
+}
+
 static size_t hub_header(char *data, size_t size, size_t nmemb, void *userdata)
 {
 	struct hub_reply *r = userdata;
@@ -79,8 +113,25 @@ static size_t hub_header(char *data, size_t size, size_t nmemb, void *userdata)
 		while (i < n && data[i] != '\r' && data[i] != '\n' && j < sizeof(r->date) - 1)
 			r->date[j++] = data[i++];
 		r->date[j] = 0;
+	} else if (n > 12 && strncasecmp(data, "retry-after:", 12) == 0) {
+		r->retry_after = hub_retry_after(data + 12, n - 12);
 	}
 	return n;
+}
+
+/* hub_timeout - HUB_TIMEOUT_SECONDS; test builds take FLIP_HUB_TIMEOUT (1..30) so the
+ * fault tests can show a slow hub without waiting half a minute per call */
+static long hub_timeout(void)
+{
+#ifdef FLIP_TEST_BUILD
+	const char *s = getenv("FLIP_HUB_TIMEOUT");
+	char *end;
+	long v = s ? strtol(s, &end, 10) : 0;
+
+	if (s && *end == 0 && v >= 1 && v <= HUB_TIMEOUT_SECONDS)
+		return v;
+#endif
+	return HUB_TIMEOUT_SECONDS;
 }
 
 /* hub_init - a curl handle configured for the hub */
@@ -125,7 +176,7 @@ int hub_init(struct hub *h, const struct config *cfg, char *err, size_t errlen)
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, HUB_TIMEOUT_SECONDS);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, hub_timeout());
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "flip-node/" FLIP_VERSION);
@@ -133,8 +184,11 @@ int hub_init(struct hub *h, const struct config *cfg, char *err, size_t errlen)
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hub_write);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, hub_header);
 	/* from the kit file or the environment (config applied the override already) */
-	if (cfg->https_proxy)
+	if (cfg->https_proxy) {
 		curl_easy_setopt(c, CURLOPT_PROXY, cfg->https_proxy);
+		/* NO_PROXY may exempt the hub: then a failure is not the proxy's */
+		h->proxied = cfg->no_proxy == NULL || cfg->no_proxy[0] == 0;
+	}
 	if (cfg->no_proxy)
 		curl_easy_setopt(c, CURLOPT_NOPROXY, cfg->no_proxy);
 	if (h->ca_extra) {
@@ -185,6 +239,73 @@ int hub_cert_expiry(struct hub *h, time_t *not_after)
 	return -1;
 }
 
+/*
+ * hub_explain - why no answer arrived, in the operator's terms: which party refused
+ * (the proxy, the hub's certificate, the TLS handshake) and what to change, followed
+ * by libcurl's own words. The categories are fixed texts (docs/reliability.md lists
+ * them); nothing in them comes from the network except libcurl's bounded message.
+ */
+static void hub_explain(const struct hub *h, CURLcode rc, const char *why, char *out, size_t n)
+{
+	CURL *c = h->curl;
+	long connect_code = 0, verify = 0;
+	int proxied = h->proxied;
+
+	curl_easy_getinfo(c, CURLINFO_HTTP_CONNECTCODE, &connect_code);
+	curl_easy_getinfo(c, CURLINFO_SSL_VERIFYRESULT, &verify);
+	if (proxied && (connect_code == 401 || connect_code == 407)) {
+		snprintf(out, n, "the proxy refused our credentials (CONNECT answered %ld): put "
+			 "the proxy's user and password in HTTPS_PROXY (http://user:password@host:port)",
+			 connect_code);
+	} else if (proxied && connect_code >= 300) {
+		snprintf(out, n, "the proxy refused the tunnel to the hub (CONNECT answered %ld): "
+			 "ask its administrators to allow HTTPS to the hub's host and port",
+			 connect_code);
+	} else if (proxied && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_PROXY)) {
+		snprintf(out, n, "cannot reach the proxy in HTTPS_PROXY: %s", why);
+	} else if (rc == CURLE_PEER_FAILED_VERIFICATION && strstr(why, "target host name")) {
+		/* libcurl checks the name itself after OpenSSL accepted the chain */
+		snprintf(out, n, "the hub's TLS certificate is not for the host in "
+			 "CENTRAL_HUB_API_URL: %s", why);
+	} else if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+		switch (verify) {
+		case X509_V_ERR_CERT_HAS_EXPIRED:
+		case X509_V_ERR_CERT_NOT_YET_VALID:
+			snprintf(out, n, "the hub's TLS certificate is %s: %s (its operators must "
+				 "renew it, or this host's clock is wrong: flipctl doctor)",
+				 verify == X509_V_ERR_CERT_HAS_EXPIRED ? "expired" : "not valid yet",
+				 why);
+			break;
+		case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+		case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+		case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+		case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+		case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+			snprintf(out, n, "the hub's TLS certificate is signed by a CA this host does "
+				 "not trust: %s (behind a TLS-inspecting proxy, set FLIP_CA_BUNDLE to "
+				 "its CA file)", why);
+			break;
+		case X509_V_ERR_HOSTNAME_MISMATCH:
+		case X509_V_ERR_IP_ADDRESS_MISMATCH:
+			snprintf(out, n, "the hub's TLS certificate is not for the host in "
+				 "CENTRAL_HUB_API_URL: %s", why);
+			break;
+		default:
+			snprintf(out, n, "the hub's TLS certificate was refused: %s", why);
+		}
+	} else if (rc == CURLE_SSL_CONNECT_ERROR && (strstr(why, "protocol version") ||
+						     strstr(why, "unsupported protocol"))) {
+		snprintf(out, n, "no TLS version in common with the hub (flip-node needs TLS 1.2 "
+			 "or later): %s", why);
+	} else if (rc == CURLE_SSL_CACERT_BADFILE) {
+		snprintf(out, n, "cannot load the CA file in FLIP_CA_BUNDLE: %s", why);
+	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
+		snprintf(out, n, "no answer from the hub in time: %s", why);
+	} else {
+		snprintf(out, n, "%s", why);
+	}
+}
+
 /* hub_call - one request to CENTRAL_HUB_API_URL + path */
 int hub_call(struct hub *h, const char *method, const char *path, const char *body,
 	     size_t bodylen, struct hub_reply *r)
@@ -231,7 +352,13 @@ int hub_call(struct hub *h, const char *method, const char *path, const char *bo
 	 * "may have been sent twice" (a false alarm only turns a 409 into done/, and a
 	 * requeued task comes back by re-delivery anyway).
 	 */
-	r->maybe_resent = h->calls++ > 0 && connects > 0;
+	r->maybe_resent = h->calls++ > 0 && !h->last_failed && connects > 0;
+	/*
+	 * ...but after a call that got no answer (timeout, dropped, TLS refused) libcurl
+	 * has closed that connection, so this call's new one is expected: counting it
+	 * made a fetch after a failed heartbeat report claimed tasks as lost.
+	 */
+	h->last_failed = rc != CURLE_OK;
 	if (r->body == NULL) {
 		r->body = calloc(1, 1);
 		if (r->body == NULL) {
@@ -244,8 +371,8 @@ int hub_call(struct hub *h, const char *method, const char *path, const char *bo
 			snprintf(r->error, sizeof(r->error), "reply larger than %u bytes",
 				 HUB_MAX_REPLY);
 		else
-			snprintf(r->error, sizeof(r->error), "%s",
-				 curlerr[0] ? curlerr : curl_easy_strerror(rc));
+			hub_explain(h, rc, curlerr[0] ? curlerr : curl_easy_strerror(rc), r->error,
+				    sizeof(r->error));
 		r->status = 0;
 		return -1;
 	}

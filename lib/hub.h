@@ -26,8 +26,10 @@
  *	Reply bodies are capped at HUB_MAX_REPLY; a larger one is a transport error.
  *
  *	hub_call() returns 0 when an HTTP answer arrived (any status, in r->status,
- *	body in r->body, the Date header in r->date) and -1 when none did (r->error
- *	says why: DNS, connect, TLS, timeout, cap). hub_transient() says whether a
+ *	body in r->body, the Date header in r->date, Retry-After in r->retry_after as
+ *	seconds, at most HUB_MAX_RETRY_AFTER) and -1 when none did (r->error says why
+ *	in the operator's terms: which party refused - the proxy, the hub's certificate,
+ *	the TLS handshake - and what to change, then libcurl's own words). hub_transient() says whether a
  *	reply should be retried: no answer, 429, or 5xx. hub_detail() extracts the
  *	hub's "detail" (FastAPI's error member) for messages, bounded and printable.
  *
@@ -50,6 +52,7 @@
 
 #define HUB_MAX_REPLY (64u * 1024 * 1024)
 #define HUB_TIMEOUT_SECONDS 30L
+#define HUB_MAX_RETRY_AFTER 600L	/* the longest Retry-After honoured, in seconds */
 
 struct hub {
 	void *curl;		/* CURL * */
@@ -59,6 +62,8 @@ struct hub {
 	char *ca_extra;		/* FLIP_CA_BUNDLE */
 	char *key_header_line;	/* "<header>: <key>" (secret) */
 	long calls;		/* requests made on this handle */
+	int last_failed;	/* the previous call got no answer (its connection is gone) */
+	int proxied;		/* every call goes through HTTPS_PROXY (no NO_PROXY) */
 };
 
 struct hub_reply {
@@ -66,7 +71,8 @@ struct hub_reply {
 	char *body;		/* NUL-terminated */
 	size_t len;
 	char date[64];		/* the Date header, "" when absent */
-	char error[256];	/* why no answer arrived */
+	long retry_after;	/* the Retry-After header in seconds (capped), 0 when absent */
+	char error[320];	/* why no answer arrived (see hub_explain() in hub.c) */
 	int sent;		/* the request may have reached the hub (for exactly-once bookkeeping) */
 	int maybe_resent;	/* libcurl may have sent it twice (see hub.c): a 409 may be our own */
 	double seconds;		/* total time */

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -341,8 +342,9 @@ int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *
 		if (!items[i].is_new)
 			continue;
 		if (intake_write_job(n, &items[i], seq++, fetched_at) < 0) {
-			snprintf(err, errlen, "cannot write task %s into %s/tmp: %s", items[i].id,
-				 n->cfg.spool_dir, strerror(errno));
+			snprintf(err, errlen, "cannot write task %s into %s/tmp: %s; the tasks of "
+				 "this fetch return after the hub's requeue timeout (30 min)",
+				 items[i].id, n->cfg.spool_dir, strerror(errno));
 			rc = INTAKE_SPOOL;
 			goto out;	/* tmp/ leftovers are removed by the next run */
 		}
@@ -415,6 +417,15 @@ int intake_fetch(struct node *n, struct hub *h, struct intake_stats *st, char *e
 	int rc;
 
 	memset(st, 0, sizeof(*st));
+	struct statvfs v;
+	if (statvfs(n->cfg.spool_dir, &v) == 0 &&
+	    (double)v.f_bavail * (double)v.f_frsize < (double)INTAKE_MIN_FREE) {
+		snprintf(err, errlen, "not fetching tasks: the disk holding %s has %.0f KiB free "
+			 "(under %d KiB) and every task the hub hands over must be kept; free space "
+			 "there", n->cfg.spool_dir, (double)v.f_bavail * (double)v.f_frsize / 1024.0,
+			 INTAKE_MIN_FREE / 1024);
+		return INTAKE_FAILED;
+	}
 	hub_call(h, "GET", "/tasks/pending", NULL, 0, &r);
 	int resent = r.maybe_resent;
 	if (r.status != 200) {

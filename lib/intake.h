@@ -11,7 +11,10 @@
  * DESCRIPTION
  *	intake_fetch() GETs /tasks/pending (which claims the returned tasks on the hub:
  *	there is no acknowledgement), then hands the list to intake_accept(). Call it
- *	under the poll lock.
+ *	under the poll lock. It does not fetch when the spool's file system has less
+ *	than INTAKE_MIN_FREE bytes free: tasks the hub hands over must be kept, and
+ *	left on the hub they are fetched once space returns instead of waiting out its
+ *	requeue timeout.
  *
  *	intake_accept() spools each task in the hub's order:
  *	  - a task id already in the spool is not run twice: in new/, cur/ or hold/ it
@@ -48,6 +51,7 @@
 enum { INTAKE_OK = 0, INTAKE_FAILED = 1, INTAKE_AUTH = 2, INTAKE_SPOOL = 3 };
 
 #define INTAKE_MAX_TASKS 1000	/* more than the hub's 50 per call is a broken hub */
+#define INTAKE_MIN_FREE (1024 * 1024)	/* free bytes the spool needs before a fetch */
 
 struct intake_stats {
 	int fetched;		/* tasks in the hub's reply */

@@ -3,7 +3,8 @@
  *
  * Which failures are transient: the job must survive a database restart or a
  * full connection pool as a delay, not as a failed task, so connection errors
- * (class 08), shutdowns (57P01-57P03) and exhausted resources (class 53) put the
+ * (class 08), shutdowns (57P01-57P03), exhausted resources (class 53) and a query
+ * cancelled by the server (57014 "due to user request", not our timeout) put the
  * job back in the queue; everything else is the query's own fault and is reported.
  */
 #include "omop.h"
@@ -91,6 +92,22 @@ static int omop_classify(struct omop *db, const PGresult *res, struct omop_error
 		omop_set(e, 0, why);
 		log_warn("OMOP database unavailable (SQLSTATE %s)", state ? state : "none");
 		return OMOP_TRANSIENT;
+	}
+	if (strcmp(state, "57014") == 0) {
+		/*
+		 * Cancelled by someone else (pg_cancel_backend(), a DBA), not by our
+		 * statement_timeout: the database's doing, so retried like a restart. Only
+		 * PostgreSQL's own wording tells the two apart; it is read here, never
+		 * passed on. Under a translated lc_messages a cancel reads as a timeout.
+		 */
+		const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+		if (primary != NULL && strstr(primary, "user request") != NULL) {
+			omop_set(e, 0, "OMOP query cancelled by the database server (SQLSTATE 57014, "
+				 "not our statement timeout)");
+			log_warn("%s", e->message);
+			return OMOP_TRANSIENT;
+		}
 	}
 	omop_category(state, &status, &detail);
 	omop_set(e, status, detail);

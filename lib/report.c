@@ -106,6 +106,10 @@ static void report_defer(struct node *n, struct job *job, json_t *st, const stru
 	double delay = report_backoff((int)attempts, report_random());
 	char detail[320];
 
+	/* the hub said when (429/503 with Retry-After): never sooner than that */
+	if (r->retry_after > delay)
+		delay = (double)r->retry_after;
+
 	json_object_set_new(st, "attempts", json_integer(attempts));
 	json_object_set_new(st, "next_attempt_at", json_real(node_now() + delay));
 	report_note(st, what, r);

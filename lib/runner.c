@@ -171,9 +171,17 @@ static int runner_job(struct node *n, struct job *job, struct runner_stats *stat
 	result = runner_result(&a);
 	if (result == NULL || (a.cohort && spool_job_write_json(job, "cohort.json", a.cohort) < 0) ||
 	    spool_job_write_json(job, "result.json", result) < 0) {
-		log_error("job %s: cannot write its result: %s; it stays in cur/ and runs again",
-			  job->name, strerror(errno));
-		rc = 1;
+		if (errno == ENOSPC || errno == EDQUOT) {
+			/* every other job would fail the same way: stop the run (rc 2) */
+			log_error("job %s: cannot write its result: the disk holding %s is full; it "
+				  "stays in cur/ and runs again once space is freed", job->name,
+				  n->cfg.spool_dir);
+			rc = 2;
+		} else {
+			log_error("job %s: cannot write its result: %s; it stays in cur/ and runs "
+				  "again", job->name, strerror(errno));
+			rc = 1;
+		}
 		goto out;
 	}
 	CRASH_POINT("exec.after_result");
@@ -246,6 +254,8 @@ int runner_run(struct node *n, struct runner_stats *stats)
 				rc |= runner_job(n, &job, stats, waiting);
 			}
 			spool_job_close(&job);
+			if (rc & 2)
+				break;	/* disk full */
 		}
 		spool_list_free(names, cnt);
 	}
@@ -254,7 +264,7 @@ int runner_run(struct node *n, struct runner_stats *stats)
 		json_decref(waiting);
 		return 1;
 	}
-	for (size_t i = 0; i < cnt; i++) {
+	for (size_t i = 0; i < cnt && !(rc & 2); i++) {
 		struct job job;
 
 		if (spool_job_open(&n->sp, SPOOL_NEW, names[i], &job) < 0)
@@ -278,5 +288,5 @@ int runner_run(struct node *n, struct runner_stats *stats)
 	}
 	spool_list_free(names, cnt);
 	json_decref(waiting);
-	return rc;
+	return rc ? 1 : 0;
 }

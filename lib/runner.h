@@ -27,7 +27,8 @@
  *
  * DIAGNOSTICS
  *	runner_run() returns 0, or 1 when a job could not be moved or written (disk);
- *	the job stays where it is and the next run retries it.
+ *	the job stays where it is and the next run retries it. A full disk (ENOSPC,
+ *	EDQUOT) ends the run at the first job that could not write its result.
  */
 #ifndef FLIP_RUNNER_H
 #define FLIP_RUNNER_H

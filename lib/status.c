@@ -12,8 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+
+#define STATUS_DISK_LOW 0.05	/* as the heartbeat's spool probe */
 
 static const char *const status_programs[] = {"flip-poll", "flip-exec", "flip-report",
 					      "flip-exec-imaging", "flip-fl"};
@@ -113,6 +116,32 @@ static json_t *status_imaging(struct node *n)
 	return out;
 }
 
+/*
+ * status_disk - free space where the node writes: {name: {path, free_bytes,
+ * total_bytes, low}}; low below STATUS_DISK_LOW of the file system or 1 MiB, where
+ * results and metrics may no longer be written (the programs' last runs then look
+ * older than they are)
+ */
+static json_t *status_disk(struct node *n)
+{
+	const char *names[] = {"spool", "state", "log"};
+	const char *paths[] = {n->cfg.spool_dir, n->cfg.state_dir, n->cfg.log_dir};
+	json_t *out = json_object();
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct statvfs v;
+		if (paths[i] == NULL || statvfs(paths[i], &v) < 0)
+			continue;
+		double avail = (double)v.f_bavail * (double)v.f_frsize;
+		double total = (double)v.f_blocks * (double)v.f_frsize;
+		int low = total > 0 && (avail / total < STATUS_DISK_LOW || avail < 1048576.0);
+		json_object_set_new(out, names[i],
+				    json_pack("{s:s,s:f,s:f,s:b}", "path", paths[i], "free_bytes",
+					      avail, "total_bytes", total, "low", low));
+	}
+	return out;
+}
+
 /* status_collect - one JSON object with everything flipctl status shows */
 json_t *status_collect(struct node *n)
 {
@@ -136,9 +165,9 @@ json_t *status_collect(struct node *n)
 					      "oldest_age_seconds", oldest));
 	}
 	json_t *fl = heartbeat_fl_client(n);
-	return json_pack("{s:o,s:o,s:o,s:o,s:o}", "hub", status_hub(n), "spool", spool, "programs",
-			 status_programs_collect(n), "imaging", status_imaging(n),
-			 "fl_client", fl ? fl : json_null());
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "hub", status_hub(n), "spool", spool,
+			 "disk", status_disk(n), "programs", status_programs_collect(n), "imaging",
+			 status_imaging(n), "fl_client", fl ? fl : json_null());
 }
 
 /* status_job - one line's worth of facts about a job */
