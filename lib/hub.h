@@ -59,6 +59,7 @@ struct hub {
 	char *ca_extra;		/* FLIP_CA_BUNDLE */
 	char *key_header_line;	/* "<header>: <key>" (secret) */
 	long calls;		/* requests made on this handle */
+	long last_status;	/* HTTP status of the last call, 0 when no answer (metrics) */
 };
 
 struct hub_reply {
