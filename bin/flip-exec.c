@@ -74,8 +74,9 @@ static void imaging_metrics(struct metrics *m, struct node *n)
 		json_t *v;
 		json_object_foreach(reasons, key, v) {
 			const char *slash = strchr(key, '/');
-			snprintf(labels, sizeof(labels), "project=\"%s\",state=\"%.*s\",reason=\"%s\"",
-				 project, (int)(slash - key), key, slash + 1);
+			snprintf(labels, sizeof(labels),
+				 "project=\"%s\",state=\"%.*s\",reason=\"%s\"", project,
+				 (int)(slash - key), key, slash + 1);
 			metrics_add(m, "imaging_unretrieved_studies", labels,
 				    (double)json_integer_value(v));
 		}
@@ -183,9 +184,11 @@ int main(int argc, char **argv)
 	metrics_add(&m, "exec_jobs", "outcome=\"deferred\"", st.deferred);
 	for (int i = 0; i < RUNNER_TALLIES && st.types[i].type[0]; i++) {
 		char labels[96];
-		snprintf(labels, sizeof(labels), "task_type=\"%s\",outcome=\"success\"", st.types[i].type);
+		snprintf(labels, sizeof(labels), "task_type=\"%s\",outcome=\"success\"",
+			 st.types[i].type);
 		metrics_count(&m, "tasks_total", labels, st.types[i].success);
-		snprintf(labels, sizeof(labels), "task_type=\"%s\",outcome=\"failure\"", st.types[i].type);
+		snprintf(labels, sizeof(labels), "task_type=\"%s\",outcome=\"failure\"",
+			 st.types[i].type);
 		metrics_count(&m, "tasks_total", labels, st.types[i].failure);
 	}
 	/* the categories cohort_query.c names, present from the first run */

@@ -595,7 +595,8 @@ static int cmd_audit(int argc, char **argv)
 		if (argc == 2) {	/* the live trail: when it was last checked, for alerting */
 			struct metrics m;
 			metrics_begin(&m, "flipctl-audit");
-			metrics_add(&m, "audit_chain_last_verified_timestamp_seconds", NULL, node_now());
+			metrics_add(&m, "audit_chain_last_verified_timestamp_seconds", NULL,
+				    node_now());
 			metrics_add(&m, "audit_chain_intact", NULL, rc == 0);
 			metrics_add(&m, "audit_chain_lines", NULL, rc == 0 ? (double)v.lines : 0);
 			metrics_commit(&m, &n);

@@ -112,7 +112,8 @@ static void cohort_query_run(struct job_ctx *ctx, struct job_answer *a)
 	fp[12] = 0;
 	pol = jobs_policy(ctx, a, &failed);
 	if (failed) {
-		a->detail = json_pack("{s:s,s:s}", "query_fingerprint", fp, "refused", "policy_invalid");
+		a->detail = json_pack("{s:s,s:s}", "query_fingerprint", fp, "refused",
+				      "policy_invalid");
 		return;
 	}
 	if (jobs_decide(ctx, pol, POLICY_STATISTICS, "encrypted_project_id", &d, a) < 0) {

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,8 @@ static const struct metrics_family metrics_families[] = {
 	{"report_results", M_GAUGE, "Results uploaded in flip-report's last run, by outcome."},
 	{"report_results_total", M_COUNTER, "Results uploaded, by the hub's verdict."},
 	{"report_upload_retries", M_GAUGE, "Uploads deferred for retry in flip-report's last run."},
-	{"imaging_instances_retrieved", M_GAUGE, "DICOM instances retrieved in the worker's last run."},
+	{"imaging_instances_retrieved", M_GAUGE,
+	 "DICOM instances retrieved in the worker's last run."},
 	{"imaging_bytes_retrieved", M_GAUGE, "Bytes of DICOM retrieved in the worker's last run."},
 	{"imaging_studies_retrieved_total", M_COUNTER, "Studies retrieved and de-identified."},
 	{"imaging_instances_retrieved_total", M_COUNTER, "DICOM instances retrieved."},
@@ -191,8 +193,8 @@ const char *metrics_label_value(const char *v, char *buf, size_t len)
 		v = "unknown";
 	for (; v[i] && i + 1 < len; i++) {
 		char c = v[i];
-		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			 c == '_' || c == '.' || c == ':' || c == '-';
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			 (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '-';
 		buf[i] = ok ? c : '_';
 	}
 	buf[i] = 0;
@@ -277,40 +279,57 @@ static void metrics_carry(struct metrics *m, char *text)
 	}
 }
 
+/* metrics_append - printf at off in buf; -1 when it does not fit */
+static int metrics_append(char *buf, size_t cap, size_t *off, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int metrics_append(char *buf, size_t cap, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *off, cap - *off, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap - *off)
+		return -1;
+	*off += (size_t)n;
+	return 0;
+}
+
 /* metrics_render - families in list order, each with its HELP and TYPE */
 static char *metrics_render(struct metrics *m, size_t *len)
 {
-	size_t cap = 4096 + m->n * 320;
+	size_t cap = 1024 + m->n * 1024;	/* a sample, with its family's HELP and TYPE */
 	char *buf = malloc(cap);
 	size_t off = 0;
 
 	if (buf == NULL)
 		return NULL;
+	buf[0] = 0;
 	for (int f = 0; f < METRICS_NFAMILIES; f++) {
+		const struct metrics_family *fam = &metrics_families[f];
 		int first = 1;
 		for (size_t i = 0; i < m->n; i++) {
 			if (m->s[i].family != f)
 				continue;
-			if (first) {
-				off += (size_t)snprintf(buf + off, cap - off,
-							"# HELP flip_%s %s\n# TYPE flip_%s %s\n",
-							metrics_families[f].name, metrics_families[f].help,
-							metrics_families[f].name,
-							metrics_families[f].kind == M_COUNTER ? "counter"
-											      : "gauge");
-				first = 0;
-			}
-			off += (size_t)snprintf(buf + off, cap - off, "flip_%s{%s} %.17g\n",
-						metrics_families[f].name, m->s[i].labels,
-						m->s[i].value);
-			if (off >= cap) {
-				free(buf);
-				return NULL;
-			}
+			if (first && metrics_append(buf, cap, &off,
+						    "# HELP flip_%s %s\n# TYPE flip_%s %s\n", fam->name,
+						    fam->help, fam->name,
+						    fam->kind == M_COUNTER ? "counter" : "gauge") < 0)
+				goto full;
+			first = 0;
+			if (metrics_append(buf, cap, &off, "flip_%s{%s} %.17g\n", fam->name,
+					   m->s[i].labels, m->s[i].value) < 0)
+				goto full;
 		}
 	}
 	*len = off;
 	return buf;
+full:
+	free(buf);
+	errno = EOVERFLOW;
+	return NULL;
 }
 
 /* metrics_write_all - all of data, through short writes and EINTR */
