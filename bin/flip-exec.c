@@ -7,6 +7,7 @@
  * Exit codes: 0 done (or another flip-exec holds the lock), 1 a job could not be
  * written or moved (disk), 2 configuration error.
  */
+#include "imaging_store.h"
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
@@ -25,6 +26,64 @@ static void usage(int code)
 		"       flip-exec [-c FILE] imaging\n"
 		"       flip-exec --help | --version\n");
 	exit(code);
+}
+
+/* imaging_metrics - each imaging project's studies by state, and the unretrieved by reason */
+static void imaging_metrics(struct metrics *m, struct node *n)
+{
+	char **ids, project[64], reason[32], labels[200];
+	size_t cnt;
+
+	if (imaging_list(n->cfg.state_dir, &ids, &cnt) < 0)
+		return;
+	for (size_t i = 0; i < cnt; i++) {
+		struct imaging_project *p = imaging_open(n->cfg.state_dir, ids[i]);
+		long long c[IMAGING_NSTATES] = {0};
+		json_t *reasons = json_object();
+
+		free(ids[i]);
+		if (p == NULL)
+			continue;
+		/* the hub's project id, as the hub's pages show it */
+		metrics_label_value(json_string_value(json_object_get(p->meta, "secondary_ID")),
+				    project, sizeof(project));
+		/* burned-in quarantine counts 0 until a study is queue_failed for it */
+		json_object_set_new(reasons, "queue_failed/burned_in_annotation", json_integer(0));
+		for (long k = 0, total = imaging_accession_count(p); k < total; k++) {
+			json_t *st = imaging_accession_read(p, k);
+			const char *sn = json_string_value(json_object_get(st, "state"));
+			int s = imaging_state_parse(sn);
+			if (s >= 0)
+				c[s]++;
+			if (s == IMAGING_FAILED || s == IMAGING_QUEUE_FAILED) {
+				char key[64];
+				metrics_label_value(json_string_value(json_object_get(st, "error")),
+						    reason, sizeof(reason));
+				snprintf(key, sizeof(key), "%s/%s", sn, reason);
+				json_object_set_new(reasons, key, json_integer(json_integer_value(
+					json_object_get(reasons, key)) + 1));
+			}
+			json_decref(st);
+		}
+		for (int s = 0; s < IMAGING_NSTATES; s++) {
+			snprintf(labels, sizeof(labels), "project=\"%s\",state=\"%s\"", project,
+				 imaging_state_name((enum imaging_state)s));
+			metrics_add(m, "imaging_studies", labels, (double)c[s]);
+		}
+		const char *key;
+		json_t *v;
+		json_object_foreach(reasons, key, v) {
+			const char *slash = strchr(key, '/');
+			snprintf(labels, sizeof(labels),
+				 "project=\"%s\",state=\"%.*s\",reason=\"%s\"", project,
+				 (int)(slash - key), key, slash + 1);
+			metrics_add(m, "imaging_unretrieved_studies", labels,
+				    (double)json_integer_value(v));
+		}
+		json_decref(reasons);
+		imaging_close(p);
+	}
+	free(ids);
 }
 
 /* imaging - the retrieval worker, one at a time, under its own lock */
@@ -59,6 +118,10 @@ static int imaging(struct node *n)
 	metrics_add(&m, "last_run_duration_seconds", NULL, node_now() - t0);
 	metrics_add(&m, "imaging_instances_retrieved", NULL, (double)st.instances);
 	metrics_add(&m, "imaging_bytes_retrieved", NULL, (double)st.bytes);
+	metrics_count(&m, "imaging_studies_retrieved_total", NULL, st.successful);
+	metrics_count(&m, "imaging_instances_retrieved_total", NULL, (double)st.instances);
+	metrics_count(&m, "imaging_retrieved_bytes_total", NULL, (double)st.bytes);
+	imaging_metrics(&m, n);
 	metrics_commit(&m, n);
 	node_close(n);
 	return rc == RETRIEVAL_OK ? 0 : rc == RETRIEVAL_CONFIG ? 2 : 1;
@@ -119,6 +182,29 @@ int main(int argc, char **argv)
 	metrics_add(&m, "exec_jobs", "outcome=\"success\"", st.succeeded);
 	metrics_add(&m, "exec_jobs", "outcome=\"failure\"", st.failed);
 	metrics_add(&m, "exec_jobs", "outcome=\"deferred\"", st.deferred);
+	for (int i = 0; i < RUNNER_TALLIES && st.types[i].type[0]; i++) {
+		char labels[96];
+		snprintf(labels, sizeof(labels), "task_type=\"%s\",outcome=\"success\"",
+			 st.types[i].type);
+		metrics_count(&m, "tasks_total", labels, st.types[i].success);
+		snprintf(labels, sizeof(labels), "task_type=\"%s\",outcome=\"failure\"",
+			 st.types[i].type);
+		metrics_count(&m, "tasks_total", labels, st.types[i].failure);
+	}
+	/* the categories cohort_query.c names, present from the first run */
+	static const char *const refusals[] = {"policy_invalid", "project_id_invalid",
+					       "policy_denied", "sql_guard", "query_failed"};
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+		char labels[64];
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", refusals[i]);
+		metrics_count(&m, "cohort_queries_refused_total", labels, 0);
+	}
+	for (int i = 0; i < RUNNER_TALLIES && st.refused[i].reason[0]; i++) {
+		char labels[64];
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", st.refused[i].reason);
+		metrics_count(&m, "cohort_queries_refused_total", labels, st.refused[i].n);
+	}
+	metrics_filesystems(&m, &n);
 	metrics_spool_depth(&m, &n.sp);
 	metrics_commit(&m, &n);
 	node_close(&n);

@@ -304,6 +304,11 @@ static void fl_metrics(struct fl *f, double t0, int rc, int check_rc, time_t na)
 	metrics_add(&m, "fl_client_stopped", NULL, flclient_stopped(&f->fc));
 	metrics_add(&m, "fl_client_restarts_total", NULL, (double)st.restarts);
 	metrics_add(&m, "fl_client_uptime_seconds", NULL, running ? node_now() - st.started_at : 0);
+	if (st.last_exit_at > 0) {	/* -1: killed, or how it ended is not known */
+		metrics_add(&m, "fl_client_last_exit_code", NULL, st.last_exit.code);
+		metrics_add(&m, "fl_client_last_exit_signal", NULL, st.last_exit.signal);
+		metrics_add(&m, "fl_client_last_exit_timestamp_seconds", NULL, st.last_exit_at);
+	}
 	metrics_commit(&m, &f->n);
 }
 

@@ -32,16 +32,59 @@ static void usage(int code)
 	exit(code);
 }
 
+/* heartbeat_class - the hub's answer to the heartbeat, as the metrics name it */
+static const char *heartbeat_class(int hb, long status)
+{
+	switch (hb) {
+	case HEARTBEAT_OK: return "ok";
+	case HEARTBEAT_AUTH: return "auth_refused";
+	case HEARTBEAT_IDENTITY: return "identity_mismatch";
+	default: return status ? "http_error" : "unreachable";
+	}
+}
+
+/* cycle_metrics - flip-poll.prom: the run, the heartbeat, intake, spool and disks */
+static void cycle_metrics(struct node *n, double t0, int rc, int hb, long status,
+			  const struct intake_stats *st)
+{
+	static const char *const classes[] = {"ok", "auth_refused", "identity_mismatch",
+					      "http_error", "unreachable"};
+	const char *cls = heartbeat_class(hb, status);
+	struct metrics m;
+	char labels[64];
+
+	metrics_begin(&m, "flip-poll");
+	metrics_add(&m, "last_run_timestamp_seconds", NULL, t0);
+	metrics_add(&m, "last_run_success", NULL, rc == 0);
+	metrics_add(&m, "last_run_duration_seconds", NULL, node_now() - t0);
+	if (hb == HEARTBEAT_OK)
+		metrics_add(&m, "heartbeat_last_success_timestamp_seconds", NULL, node_now());
+	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+		snprintf(labels, sizeof(labels), "class=\"%s\"", classes[i]);
+		metrics_add(&m, "heartbeat_answer", labels, strcmp(cls, classes[i]) == 0);
+		metrics_count(&m, "heartbeats_total", labels, strcmp(cls, classes[i]) == 0);
+	}
+	metrics_add(&m, "poll_tasks_fetched", NULL, st->fetched);
+	metrics_count(&m, "poll_tasks_total", "outcome=\"spooled\"", st->spooled);
+	metrics_count(&m, "poll_tasks_total", "outcome=\"refused\"", st->refused);
+	metrics_count(&m, "poll_tasks_total", "outcome=\"redelivered\"", st->redelivered);
+	metrics_count(&m, "poll_tasks_total", "outcome=\"skipped\"", st->skipped);
+	metrics_spool_depth(&m, &n->sp);
+	metrics_filesystems(&m, n);
+	metrics_commit(&m, n);
+}
+
 /* cycle - one heartbeat and one fetch; returns the exit code of this cycle */
 static int cycle(struct node *n, struct hub *h, int snapshot)
 {
 	char err[1024];
 	struct intake_stats st = {0};
-	struct metrics m;
 	int hb, rc = 0;
 	double t0 = node_now();
+	long hb_status;
 
 	hb = heartbeat_send(n, h, snapshot, err, sizeof(err));
+	hb_status = h->last_status;
 	if (hb == HEARTBEAT_IDENTITY) {
 		log_error("%s", err);
 		node_audit(n, "hub.identity_mismatch", NULL, NULL, NULL);
@@ -74,13 +117,7 @@ static int cycle(struct node *n, struct hub *h, int snapshot)
 			 st.fetched, st.fetched == 1 ? "" : "s", st.spooled, st.refused,
 			 st.redelivered, st.skipped);
 metrics:
-	metrics_begin(&m, "flip-poll");
-	metrics_add(&m, "last_run_timestamp_seconds", NULL, t0);
-	metrics_add(&m, "last_run_success", NULL, rc == 0);
-	metrics_add(&m, "last_run_duration_seconds", NULL, node_now() - t0);
-	metrics_add(&m, "poll_tasks_fetched", NULL, st.fetched);
-	metrics_spool_depth(&m, &n->sp);
-	metrics_commit(&m, n);
+	cycle_metrics(n, t0, rc, hb, hb_status, &st);
 	return rc;
 }
 

@@ -85,6 +85,8 @@ int main(int argc, char **argv)
 	metrics_add(&m, "report_results", "outcome=\"accepted\"", st.done);
 	metrics_add(&m, "report_results", "outcome=\"refused\"", st.failed);
 	metrics_add(&m, "report_upload_retries", NULL, st.retried);
+	metrics_count(&m, "report_results_total", "outcome=\"accepted\"", st.done);
+	metrics_count(&m, "report_results_total", "outcome=\"refused\"", st.failed);
 	metrics_spool_depth(&m, &n.sp);
 	metrics_commit(&m, &n);
 	hub_cleanup(&h);

@@ -18,10 +18,12 @@
 #include "jobctl.h"
 #include "kit.h"
 #include "log.h"
+#include "metrics.h"
 #include "node.h"
 #include "policy.h"
 #include "status.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -43,8 +45,10 @@ static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: flipctl [-c FILE] COMMAND [ARGS]\n"
-		"  init [--user USER]      create the spool, state and log directories and the\n"
-		"                          de-identification key; check the config file\n"
+		"  init [--user USER] [--metrics-group GROUP]\n"
+		"                          create the spool, state and log directories and the\n"
+		"                          de-identification key; check the config file; let\n"
+		"                          GROUP (default flip-metrics) read the metrics\n"
 		"  status [--json]         hub, spool, last runs, at a glance\n"
 		"  ls [STATE] [--json]     jobs, one line each (STATE: new cur out done failed hold)\n"
 		"  show ID                 a job's task, result, upload state and log\n"
@@ -116,17 +120,75 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
+/*
+ * init_metrics_group - let the group read FLIP_STATE_DIR/metrics and nothing else:
+ * the state directory 0710 (the group may pass through, not list), metrics/ 02750
+ * (listed; setgid, so every .prom file written later belongs to the group) and its
+ * files 0640. Everything else in the state directory stays the node user's alone.
+ * Without the group the directories stay 0700. Returns 0, or 1 after a message.
+ */
+static int init_metrics_group(const char *state_dir, const char *group, uid_t uid, int as_root)
+{
+	struct group *gr = getgrnam(group);
+	uid_t owner = as_root ? uid : (uid_t)-1;
+	int sfd, mfd, rc = 0;
+
+	if (gr == NULL) {
+		printf("no group %s: the metrics are readable by the node's user only (create it "
+		       "with addgroup --system %s and run init again)\n", group, group);
+		return 0;
+	}
+	sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd < 0 || fchown(sfd, owner, gr->gr_gid) < 0 || fchmod(sfd, 0710) < 0 ||
+	    durable_mkdir(sfd, "metrics", 0700) < 0) {
+		fprintf(stderr, "flipctl: cannot give group %s passage through %s: %s\n", group,
+			state_dir, strerror(errno));
+		if (sfd >= 0)
+			close(sfd);
+		return 1;
+	}
+	mfd = openat(sfd, "metrics", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (mfd < 0 || fchown(mfd, owner, gr->gr_gid) < 0 || fchmod(mfd, 02750) < 0) {
+		fprintf(stderr, "flipctl: cannot give group %s %s/metrics: %s\n", group, state_dir,
+			strerror(errno));
+		rc = 1;
+	}
+	/* files written before the group had the directory */
+	DIR *d = mfd >= 0 ? fdopendir(dup(mfd)) : NULL;
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+		size_t len = strlen(e->d_name);
+		if (e->d_type != DT_REG || len < 6 || strcmp(e->d_name + len - 5, ".prom") != 0)
+			continue;
+		if (fchownat(mfd, e->d_name, owner, gr->gr_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    fchmodat(mfd, e->d_name, 0640, 0) < 0) {
+			fprintf(stderr, "flipctl: cannot give group %s %s/metrics/%s: %s\n", group,
+				state_dir, e->d_name, strerror(errno));
+			rc = 1;
+		}
+	}
+	if (d)
+		closedir(d);
+	if (mfd >= 0)
+		close(mfd);
+	close(sfd);
+	if (rc == 0)
+		printf("metrics %s/metrics: readable by group %s\n", state_dir, group);
+	return rc;
+}
+
 /* init - directories with owner and modes, the de-identification key */
 static int cmd_init(int argc, char **argv)
 {
 	struct node n;
-	const char *user = NULL;
+	const char *user = NULL, *metrics_group = "flip-metrics";
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)
 			user = argv[++i];
+		else if (strcmp(argv[i], "--metrics-group") == 0 && i + 1 < argc)
+			metrics_group = argv[++i];
 		else
 			usage(2);
 	}
@@ -207,6 +269,8 @@ static int cmd_init(int argc, char **argv)
 	}
 	if (kfd >= 0)
 		close(kfd);
+	/* after the 0700 above, so that running init again keeps node_exporter's access */
+	rc |= init_metrics_group(n.cfg.state_dir, metrics_group, uid, geteuid() == 0);
 	if (rc == 0)
 		printf("spool %s, state %s, log %s: ready (mode 0700%s%s)\n", n.cfg.spool_dir,
 		       n.cfg.state_dir, n.cfg.log_dir, user ? ", owner " : "", user ? user : "");
@@ -539,6 +603,15 @@ static int cmd_audit(int argc, char **argv)
 		struct audit_verdict v;
 		const char *file = argc > 2 ? argv[2] : path;
 		int rc = audit_verify(file, &v);
+		if (argc == 2) {	/* the live trail: when it was last checked, for alerting */
+			struct metrics m;
+			metrics_begin(&m, "flipctl-audit");
+			metrics_add(&m, "audit_chain_last_verified_timestamp_seconds", NULL,
+				    node_now());
+			metrics_add(&m, "audit_chain_intact", NULL, rc == 0);
+			metrics_add(&m, "audit_chain_lines", NULL, rc == 0 ? (double)v.lines : 0);
+			metrics_commit(&m, &n);
+		}
 		node_close(&n);
 		if (rc < 0) {
 			fprintf(stderr, "flipctl: cannot read %s: %s\n", file, strerror(errno));

@@ -7,6 +7,11 @@
  * answer, not an error), the SQL guard, one read-only transaction, statistics
  * inside PostgreSQL. The cohort results go to /cohort/results; the task result
  * of a success is null. The SQL is never logged: its fingerprint is.
+ *
+ * A query answered without statistics names why in the audit detail's "refused",
+ * one of a fixed set of categories (flip-exec counts them for the metrics):
+ * policy_invalid, project_id_invalid, policy_denied (the suppressed zero answer),
+ * sql_guard, query_failed (the database refused or failed the statement).
  */
 #include "jobs.h"
 
@@ -106,10 +111,16 @@ static void cohort_query_run(struct job_ctx *ctx, struct job_answer *a)
 	digest_query(sql, fp);
 	fp[12] = 0;
 	pol = jobs_policy(ctx, a, &failed);
-	if (failed)
+	if (failed) {
+		a->detail = json_pack("{s:s,s:s}", "query_fingerprint", fp, "refused",
+				      "policy_invalid");
 		return;
-	if (jobs_decide(ctx, pol, POLICY_STATISTICS, "encrypted_project_id", &d, a) < 0)
+	}
+	if (jobs_decide(ctx, pol, POLICY_STATISTICS, "encrypted_project_id", &d, a) < 0) {
+		a->detail = json_pack("{s:s,s:s}", "query_fingerprint", fp, "refused",
+				      "project_id_invalid");
 		goto out;
+	}
 	if (!d.permit) {
 		log_info("cohort query %s: statistics denied by policy rule %s; answering the "
 			 "suppressed zero", fp, d.rule[0] ? d.rule : "(default)");
@@ -130,8 +141,8 @@ static void cohort_query_run(struct job_ctx *ctx, struct job_answer *a)
 	omop_close(&db);
 	if (jobs_answer_omop(a, rc, &e) != OMOP_OK) {
 		if (rc != OMOP_TRANSIENT)
-			a->detail = json_pack("{s:s,s:s}", "query_fingerprint", fp, "error",
-					      e.message);
+			a->detail = json_pack("{s:s,s:s,s:s}", "query_fingerprint", fp, "error",
+					      e.message, "refused", "query_failed");
 		goto out;
 	}
 answer:
@@ -145,6 +156,8 @@ answer:
 	a->detail = json_pack("{s:s,s:I,s:b,s:I}", "query_fingerprint", fp, "record_count",
 			      (json_int_t)st.record_count, "suppressed", st.suppressed, "threshold",
 			      (json_int_t)d.floor);
+	if (!d.permit)
+		json_object_set_new(a->detail, "refused", json_string("policy_denied"));
 	if (ctx->job)
 		spool_job_log(ctx->job, "cohort query %s: %s (threshold %ld)", fp,
 			      st.suppressed ? "suppressed" : "statistics released", d.floor);

@@ -319,6 +319,7 @@ int hub_call(struct hub *h, const char *method, const char *path, const char *bo
 	long connects = 0;
 
 	memset(r, 0, sizeof(*r));
+	h->last_status = 0;
 	sink = (struct hub_sink){r, 0, 0};
 	if (snprintf(url, sizeof(url), "%s%s", h->base, path) >= (int)sizeof(url)) {
 		snprintf(r->error, sizeof(r->error), "URL too long");
@@ -340,6 +341,7 @@ int hub_call(struct hub *h, const char *method, const char *path, const char *bo
 	}
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	h->last_status = r->status;
 	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &r->seconds);
 	curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &reqsize);
 	curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);

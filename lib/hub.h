@@ -64,6 +64,7 @@ struct hub {
 	long calls;		/* requests made on this handle */
 	int last_failed;	/* the previous call got no answer (its connection is gone) */
 	int proxied;		/* every call goes through HTTPS_PROXY (no NO_PROXY) */
+	long last_status;	/* HTTP status of the last call, 0 when no answer (metrics) */
 };
 
 struct hub_reply {

@@ -128,6 +128,34 @@ static int runner_defer(struct node *n, struct job *job, struct job_answer *a)
 	return 0;
 }
 
+/* runner_tally - count one answer by type (and a cohort query's refusal by category) */
+static void runner_tally(struct runner_stats *stats, const char *type, const struct job_answer *a)
+{
+	const char *t = type && jobs_lookup(type) ? type : "unknown";
+	size_t i;
+
+	for (i = 0; i < RUNNER_TALLIES && stats->types[i].type[0]; i++)
+		if (strcmp(stats->types[i].type, t) == 0)
+			break;
+	if (i < RUNNER_TALLIES) {
+		snprintf(stats->types[i].type, sizeof(stats->types[i].type), "%s", t);
+		*(a->success ? &stats->types[i].success : &stats->types[i].failure) += 1;
+	}
+	const char *why = json_string_value(json_object_get(a->detail, "refused"));
+	if (why == NULL || strcmp(t, "cohort_query") != 0)
+		return;
+	size_t n = strlen(why);
+	if (n == 0 || n > 31 || strspn(why, "abcdefghijklmnopqrstuvwxyz_") != n)
+		why = "other";
+	for (i = 0; i < RUNNER_TALLIES && stats->refused[i].reason[0]; i++)
+		if (strcmp(stats->refused[i].reason, why) == 0)
+			break;
+	if (i < RUNNER_TALLIES) {
+		snprintf(stats->refused[i].reason, sizeof(stats->refused[i].reason), "%s", why);
+		stats->refused[i].n++;
+	}
+}
+
 /* runner_job - run one claimed job in cur/ to its end; a deferred job's project joins waiting */
 static int runner_job(struct node *n, struct job *job, struct runner_stats *stats,
 		      json_t *waiting)
@@ -196,6 +224,7 @@ static int runner_job(struct node *n, struct job *job, struct runner_stats *stat
 		stats->succeeded++;
 	else
 		stats->failed++;
+	runner_tally(stats, type, &a);
 	spool_job_log(job, "ran in %.3f s: %s", secs, a.success ? "success" : "failure");
 	if (!a.success)
 		log_info("task %s (%s) failed: %s", job->task_id, type ? type : "?", a.error);

@@ -25,6 +25,11 @@
  *
  *	runner_result() renders an answer as result.json's body.
  *
+ *	runner_stats counts this run's answers by task type (a type no handler knows
+ *	counts as "unknown") and, for cohort queries, by the "refused" category of the
+ *	answer's audit detail (a value other than [a-z_]{1,31} counts as "other"), so
+ *	that no id or SQL can become a metric label.
+ *
  * DIAGNOSTICS
  *	runner_run() returns 0, or 1 when a job could not be moved or written (disk);
  *	the job stays where it is and the next run retries it. A full disk (ENOSPC,
@@ -38,8 +43,15 @@
 #include "jobs.h"
 #include "node.h"
 
+#define RUNNER_TALLIES 8
+
 struct runner_stats {
 	int ran, succeeded, failed, deferred, recovered, waiting;
+	/* answers of this run by task type, and the cohort queries refused by the reason
+	 * category their handler put in the audit detail ("refused": [a-z_] only): for
+	 * flip-exec's metrics, counts only */
+	struct { char type[32]; int success, failure; } types[RUNNER_TALLIES];
+	struct { char reason[32]; int n; } refused[RUNNER_TALLIES];
 };
 
 int runner_run(struct node *n, struct runner_stats *st);

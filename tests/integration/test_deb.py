@@ -97,6 +97,9 @@ class DebPackage(unittest.TestCase):
         self.assertIn("/usr/share/doc/flip-node/copyright", files)
         self.assertIn("/usr/share/doc/flip-node/deploy-on-prem.md.gz", files)
         self.assertIn("/usr/share/doc/flip-node/design/ARCHITECTURE.md.gz", files)
+        # the monitoring files as promtool and Grafana take them (docs/operations.md)
+        for f in ("flip-node.rules.yml", "flip-node.dashboard.json"):
+            self.assertIn("/usr/share/doc/flip-node/monitoring/" + f, files)
         outside = [f for f in files if f != "/" and not re.match(r"/(etc|lib|usr)(/|$)", f)]
         self.assertEqual(outside, [], "the directories under /var are the postinst's")
         self.assertEqual([f for f in files if f.startswith("/usr/local")], [])
@@ -181,6 +184,7 @@ state() {
     for p in /var/spool/flip /var/spool/flip/tmp /var/spool/flip/new /var/spool/flip/cur \
              /var/spool/flip/out /var/spool/flip/done /var/spool/flip/failed \
              /var/spool/flip/hold /var/lib/flip /var/lib/flip/deid.key /var/log/flip \
+             /var/lib/flip/metrics \
              /opt/flip/data/images /opt/flip/data/images/net-1; do
         [ -e $p ] && stat -c 'path %n %a %U %G %s' $p
     done
@@ -252,7 +256,11 @@ class DebMaintainerScripts(unittest.TestCase):
 
         inst = s["installed"]
         self.assertEqual(inst.get("user"), "flip:/var/lib/flip:/usr/sbin/nologin")
-        for d in ("/var/spool/flip", "/var/lib/flip", "/var/log/flip") + tuple(
+        # the state directory: passage for flip-metrics, which reads metrics/ only
+        self.assertEqual(inst["paths"].get("/var/lib/flip", ())[:3], ("710", "flip", "flip-metrics"))
+        self.assertEqual(inst["paths"].get("/var/lib/flip/metrics", ())[:3],
+                         ("2750", "flip", "flip-metrics"))
+        for d in ("/var/spool/flip", "/var/log/flip") + tuple(
                 "/var/spool/flip/" + st for st in ("tmp", "new", "cur", "out", "done",
                                                    "failed", "hold")):
             self.assertEqual(inst["paths"].get(d, ())[:3], ("700", "flip", "flip"), d)

@@ -342,7 +342,9 @@ class Provision(unittest.TestCase):
         self.assertEqual(self.stat("/etc/flip/flip.env.previous")[:3], ("600", "root", "root"))
         self.assertEqual(self.target_sha("/etc/flip/flip.env.previous"), sha256(bad))
         self.assertIsNone(self.stat("/etc/flip/.flip.env.new"))
-        for d in ("/var/spool/flip", "/var/lib/flip", "/var/log/flip") + tuple(
+        # the state directory: passage for flip-metrics, which reads metrics/ only
+        self.assertEqual(self.stat("/var/lib/flip")[:3], ("710", "flip", "flip-metrics"))
+        for d in ("/var/spool/flip", "/var/log/flip") + tuple(
                 "/var/spool/flip/" + s for s in ("tmp", "new", "cur", "out", "done", "failed",
                                                  "hold")):
             self.assertEqual(self.stat(d)[:3], ("700", "flip", "flip"), d)
