@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -84,6 +85,7 @@ static const struct serve_route serve_routes[] = {
 struct serve_conn {
 	struct node *n;		/* NULL: the configuration could not be read */
 	int closed;		/* MHD reported the connection closed */
+	int answering;		/* an answer is queued: the request is all in */
 };
 
 struct serve_stream;
@@ -167,8 +169,10 @@ static enum MHD_Result serve_queue(struct MHD_Connection *conn, struct serve_req
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
-	if (ret == MHD_YES)
+	if (ret == MHD_YES) {
 		r->status = (int)status;
+		r->c->answering = 1;	/* from now on the answer's deadline applies */
+	}
 	return ret;
 }
 
@@ -956,6 +960,15 @@ static void serve_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 #pragma GCC diagnostic pop
 
+/* serve_mono - monotonic seconds */
+static double serve_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* serve_connection - answer one accepted connection and return when it is closed */
 int serve_connection(struct node *n, int fd, char *err, size_t errlen)
 {
@@ -992,12 +1005,32 @@ int serve_connection(struct node *n, int fd, char *err, size_t errlen)
 		MHD_stop_daemon(d);	/* the socket is closed by MHD in any case */
 		return -1;
 	}
-	while (!c.closed)
-		if (MHD_run_wait(d, -1) != MHD_YES) {
+	/*
+	 * Deadlines for the whole request, not for idleness: a sender that trickles a
+	 * byte at a time resets MHD's idle timeout forever and would keep this slot
+	 * (and, with 16 of them, /health) from ever answering.
+	 */
+	double start = serve_mono(), request_deadline = SERVE_REQUEST_DEADLINE;
+#ifdef FLIP_TEST_BUILD
+	const char *td = getenv("FLIP_SERVE_REQUEST_DEADLINE");
+	if (td != NULL && atof(td) > 0)
+		request_deadline = atof(td);
+#endif
+	while (!c.closed) {
+		double left = start - serve_mono() +
+			      (c.answering ? (double)SERVE_ANSWER_DEADLINE : request_deadline);
+		if (left <= 0) {
+			log_info("dropped a connection: %s within %.0f s", c.answering ?
+				 "the answer was not taken" : "the request did not arrive",
+				 c.answering ? (double)SERVE_ANSWER_DEADLINE : request_deadline);
+			break;
+		}
+		if (MHD_run_wait(d, (int32_t)(left * 1000) + 1) != MHD_YES) {
 			snprintf(err, errlen, "libmicrohttpd failed while serving the connection");
 			MHD_stop_daemon(d);
 			return -1;
 		}
+	}
 	MHD_stop_daemon(d);
 	return 0;
 }
@@ -1177,16 +1210,44 @@ static int serve_reap(pid_t *kids, int max)
 	return running;
 }
 
+/*
+ * serve_peer - who is at the other end, for the cap per peer: the address of an
+ * IPv4 or IPv6 peer (the port left out), the uid of a UNIX socket's peer.
+ */
+static void serve_peer(int fd, const struct sockaddr_storage *sa, char key[64])
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (sa->ss_family == AF_INET)
+		snprintf(key, 64, "4:%08x",
+			 (unsigned)((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr);
+	else if (sa->ss_family == AF_INET6) {
+		const unsigned char *a =
+			((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+		snprintf(key, 64, "6:");
+		for (int i = 0; i < 16; i++)
+			snprintf(key + 2 + 2 * i, 3, "%02x", a[i]);
+	} else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		snprintf(key, 64, "u:%ld", (long)cred.uid);
+	else
+		snprintf(key, 64, "?");
+}
+
 /* serve_loop - accept and fork one child per connection until SIGTERM/SIGINT */
 int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void *arg)
 {
 	struct sigaction sa = {.sa_handler = serve_on_signal}, old_term, old_int, old_chld;
 	sigset_t block, orig;
 	pid_t *kids = calloc((size_t)max_children, sizeof(*kids));
-	int running = 0, rc = 0;
+	char (*peers)[64] = calloc((size_t)max_children, sizeof(*peers));
+	int running = 0, rc = 0, per_peer = max_children / 2 > 0 ? max_children / 2 : 1;
 
-	if (kids == NULL)
+	if (kids == NULL || peers == NULL) {
+		free(kids);
+		free(peers);
 		return -1;
+	}
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
@@ -1219,7 +1280,13 @@ int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void 
 			rc = -1;
 			break;
 		}
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		struct sockaddr_storage from;
+		socklen_t fromlen = sizeof(from);
+		char peer[64];
+		int same = 0;
+
+		memset(&from, 0, sizeof(from));
+		fd = accept4(lfd, (struct sockaddr *)&from, &fromlen, SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    errno != ECONNABORTED) {
@@ -1227,6 +1294,15 @@ int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void 
 				log_error("accept: %s", strerror(errno));
 				nanosleep(&ts, NULL);	/* EMFILE and friends: do not spin */
 			}
+			continue;
+		}
+		/* one peer holds at most half the slots: it cannot starve the others */
+		serve_peer(fd, &from, peer);
+		for (int i = 0; i < max_children; i++)
+			same += kids[i] != 0 && strcmp(peers[i], peer) == 0;
+		if (same >= per_peer) {
+			log_debug("closed a connection at once: that peer already has %d", same);
+			close(fd);
 			continue;
 		}
 		for (slot = 0; kids[slot] != 0; slot++)
@@ -1242,8 +1318,10 @@ int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void 
 		}
 		if (pid < 0)
 			log_error("cannot fork a connection handler: %s", strerror(errno));
-		else
+		else {
 			kids[slot] = pid;
+			memcpy(peers[slot], peer, sizeof(peer));
+		}
 		close(fd);
 	}
 	/* stopping: let the children finish their answers, then ask them to stop */
@@ -1268,5 +1346,6 @@ int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void 
 	sigaction(SIGCHLD, &old_chld, NULL);
 	sigprocmask(SIG_SETMASK, &orig, NULL);
 	free(kids);
+	free(peers);
 	return rc;
 }

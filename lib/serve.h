@@ -17,7 +17,10 @@
  *	libmicrohttpd (MHD_USE_NO_LISTEN_SOCKET + MHD_add_connection, polled from
  *	the calling thread) and returns once the connection is closed. fd is taken
  *	over (closed). Every answer carries `Connection: close`, so one request is
- *	served per connection; a connection idle for SERVE_TIMEOUT seconds is dropped.
+ *	served per connection; a connection idle for SERVE_TIMEOUT seconds is dropped,
+ *	and so is one whose request is not all in SERVE_REQUEST_DEADLINE seconds after
+ *	it was accepted, or whose answer is not all taken SERVE_ANSWER_DEADLINE seconds
+ *	after (whatever trickles in or out meanwhile).
  *	n is the node opened for this connection (its config read afresh, its own
  *	audit trail); NULL when the configuration could not be read: /health still
  *	answers, every other endpoint answers 503.
@@ -69,7 +72,9 @@
  *	refused). serve_unlisten() closes it and removes a UNIX socket path.
  *	serve_loop() accepts connections and forks one child per connection, which
  *	runs child(fd, arg) and exits with its return value; at most max_children run
- *	at once (further connections wait in the backlog); children are reaped as they
+ *	at once (further connections wait in the backlog), at most half of them for
+ *	one peer (an IP address, or the uid of a UNIX socket's peer: a connection over
+ *	that cap is closed at once); children are reaped as they
  *	exit. SIGTERM or SIGINT stops accepting, gives running children
  *	SERVE_GRACE seconds to finish, then sends them SIGTERM and reaps them.
  *
@@ -90,6 +95,8 @@
 #define SERVE_BODY_MAX (1024u * 1024)	  /* request body cap: 413 beyond */
 #define SERVE_DISCARD_MAX (16u * 1024 * 1024) /* an oversized body is read and dropped up to this */
 #define SERVE_TIMEOUT 60		  /* seconds a connection may stay idle */
+#define SERVE_REQUEST_DEADLINE 30	  /* seconds from connection to the whole request in */
+#define SERVE_ANSWER_DEADLINE 1800	  /* seconds from connection to the answer all sent */
 #define SERVE_MAX_CHILDREN 16		  /* concurrent connections in --listen mode */
 #define SERVE_GRACE 10			  /* seconds children get to finish after SIGTERM */
 
