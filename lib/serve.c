@@ -673,6 +673,58 @@ static int serve_flag(struct MHD_Connection *conn, const char *name)
 	return v && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "yes") == 0);
 }
 
+/*
+ * serve_images_permitted - the decision /cohort/accession-ids makes, for the images
+ * of those accessions: the governance policy's cohort.accession_ids action for
+ * the project, then the threshold against its frozen snapshot. 0 when permitted;
+ * else the status to answer, with *reason and *detail.
+ */
+static int serve_images_permitted(const struct config *cfg, struct serve_request *r,
+				  const char *project, const char **reason, const char **detail)
+{
+	struct policy *pol = NULL;
+	struct policy_decision d;
+	struct snapshot *snap;
+	json_t *subjects;
+	char err[512];
+	int ok;
+
+	if (policy_load(cfg->access_policy_file, cfg->cohort_threshold, &pol, err, sizeof(err)) < 0) {
+		log_error("governance policy refused, no images served: %s (fix it and check with "
+			  "flipctl policy check)", err);
+		*reason = "policy_invalid", *detail = "access_policy_invalid";
+		return 500;
+	}
+	policy_decide(pol, POLICY_ACCESSION_IDS, project, cfg->cohort_threshold, &d);
+	policy_free(pol);
+	if (!d.permit) {
+		log_info("%s for project %s denied by the governance policy (rule %s)",
+			 r->route->endpoint, r->project, d.rule[0] ? d.rule : "(none matched)");
+		*reason = "policy", *detail = SERVE_TOO_SMALL;
+		return 403;
+	}
+	snap = snapshot_open(cfg->state_dir, project, err, sizeof(err));
+	if (snap == NULL) {
+		if (errno == ENOENT) {
+			*reason = "no_snapshot", *detail = SERVE_NO_SNAPSHOT;
+			return 403;
+		}
+		log_error("snapshot of project %s in %s/cohorts: %s", r->project, cfg->state_dir, err);
+		*reason = "storage", *detail = "Trust-side storage error";
+		return 500;
+	}
+	subjects = json_object_get(snapshot_meta(snap), "subject_count");
+	ok = json_is_integer(subjects) && json_integer_value(subjects) >= d.floor;
+	snapshot_close(snap);
+	if (!ok) {
+		log_info("%s for project %s refused: the snapshot's subject count is below the "
+			 "threshold of %ld", r->route->endpoint, r->project, d.floor);
+		*reason = "threshold", *detail = SERVE_TOO_SMALL;
+		return 403;
+	}
+	return 0;
+}
+
 /* serve_images - /download/images/{net_id} and /upload/images/{net_id} (imaging.md) */
 static enum MHD_Result serve_images(struct serve_conn *c, struct MHD_Connection *conn,
 				    struct serve_request *r, const char *url)
@@ -719,6 +771,12 @@ static enum MHD_Result serve_images(struct serve_conn *c, struct MHD_Connection 
 			return serve_error(conn, r, 422, "query",
 					   "assessor_type must be scan or assessor; resource_type NIFTI, "
 					   "DICOM, SEG or ALL");
+		}
+		const char *why = NULL;
+		status = serve_images_permitted(cfg, r, project, &why, &detail);
+		if (status != 0) {
+			json_decref(body);
+			return serve_error(conn, r, (unsigned)status, why, detail);
 		}
 		/* acc points into body: release it only after the hand-off */
 		status = handoff_download(cfg, net_id, project, acc, at, rt,

@@ -30,8 +30,11 @@
  *	  GET  /health                      200 {"status":"ok"}, no key
  *	  POST /cohort/dataframe            the project's frozen snapshot, column-oriented
  *	  POST /cohort/accession-ids        {"accession_ids": [distinct, first-seen order]}
- *	  POST /download/images/{net_id}    501 until the imaging store exists
- *	  PUT  /upload/images/{net_id}      501 likewise
+ *	  POST /download/images/{net_id}    the accession's images (handoff.h), under the
+ *	                                    decision of /cohort/accession-ids: the policy's
+ *	                                    cohort.accession_ids action and the threshold
+ *	                                    against the project's snapshot (403 otherwise)
+ *	  PUT  /upload/images/{net_id}      the training code's files into the store
  *	Unknown paths are 404, a known path with another method 405 (both before
  *	the key, as FastAPI routes before it resolves dependencies). Every other
  *	answer needs the internal key (TRUST_INTERNAL_SERVICE_KEY, in the header

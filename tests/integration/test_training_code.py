@@ -19,7 +19,6 @@ them at the end, so they run as root only (as the whole suite does).
 import http.client
 import json
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -32,53 +31,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "omop"))
 
 from nodeenv import FLIP_BIN, NodeTestCase, base_env, wait_for  # noqa: E402
+from users import TwoUsers, open_traversal  # noqa: E402
 from pg import free_port  # noqa: E402
 
 IS_ROOT = os.geteuid() == 0
-
-
-class TwoUsers:
-    """A node user and an FL client user, real system users; remove() deletes them."""
-
-    def __init__(self):
-        tag = str(os.getpid())
-        self.node = "flipt-n" + tag
-        self.fl = "flipt-f" + tag
-        self.remove()
-        for u in (self.node, self.fl):
-            subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
-                            "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", u],
-                           check=True, capture_output=True)
-        # the node's user hands files to the client's group (the package does the same)
-        subprocess.run(["usermod", "-aG", self.fl, self.node], check=True, capture_output=True)
-        self.node_pw = pwd.getpwnam(self.node)
-        self.fl_pw = pwd.getpwnam(self.fl)
-
-    def remove(self):
-        for u in (getattr(self, "node", None), getattr(self, "fl", None)):
-            if u:
-                subprocess.run(["userdel", u], capture_output=True)
-                subprocess.run(["groupdel", u], capture_output=True)
-
-    def as_user(self, name):
-        """argv prefix running a command as name with its groups (util-linux setpriv)"""
-        return ["setpriv", "--reuid", name, "--regid", name, "--init-groups", "--"]
-
-    def chown_tree(self, path, name):
-        pw = pwd.getpwnam(name)
-        for root, dirs, files in os.walk(path):
-            os.lchown(root, pw.pw_uid, pw.pw_gid)
-            for f in dirs + files:
-                os.lchown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)
-
-
-def open_traversal(path):
-    """Let other users traverse (not list) every folder from / down to path."""
-    p = os.path.abspath(path)
-    while p != "/":
-        st = os.stat(p)
-        os.chmod(p, (st.st_mode & 0o7777) | 0o011)
-        p = os.path.dirname(p)
 
 
 class Trickler:
