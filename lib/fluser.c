@@ -92,14 +92,13 @@ int fluser_node_of(const char *state_dir, struct fluser *node, char *err, size_t
 	struct passwd *pw;
 	struct stat sb;
 
-	if (stat(state_dir, &sb) < 0)
-		return fluser_err(err, errlen, "cannot find the node's user: %s: %s (run flipctl "
-				  "init --user flip)", state_dir, strerror(errno));
-	if (sb.st_uid == 0)
-		return fluser_err(err, errlen,
-				  "%s belongs to root: give it to the node's user (flipctl init "
-				  "--user flip) so that flip-fl, run as root, works as that user",
-				  state_dir);
+	/* not made yet (flipctl init has not run): whoever runs makes it, as until now */
+	if (stat(state_dir, &sb) < 0) {
+		if (errno != ENOENT)
+			return fluser_err(err, errlen, "cannot find the node's user: %s: %s (run "
+					  "flipctl init --user flip)", state_dir, strerror(errno));
+		sb.st_uid = geteuid();
+	}
 	pw = getpwuid(sb.st_uid);
 	if (pw == NULL)
 		return fluser_err(err, errlen, "%s belongs to uid %ld, which has no user name",

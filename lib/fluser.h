@@ -27,7 +27,8 @@
  *	client user that is root or that is the node's user, naming both.
  *	fluser_node_of() is the node's user when a program runs as root (from root's
  *	crontab on a host without systemd): the owner of FLIP_STATE_DIR, which
- *	`flipctl init --user` gave to it; refused when that is root.
+ *	`flipctl init --user` gave to it (this process's user while it does not
+ *	exist; a node whose state folder is root's runs as root).
  *
  *	fluser_enter_node() is how a program started as root does its work as the
  *	node's user: supplementary groups, real and effective gid and uid become the

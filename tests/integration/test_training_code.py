@@ -166,5 +166,148 @@ class TestCoreDumps(NodeTestCase):
         self.assertNotDumpable(poll.pid)
 
 
+FLDIR = os.path.join(os.path.dirname(HERE), "fl")
+sys.path.insert(0, FLDIR)
+import makekit  # noqa: E402
+
+SLOT = "Trust_2"
+HOSTILE = os.path.join(FLDIR, "hostile.sh")
+KEY = "internal-key-for-training-code"
+
+
+@unittest.skipUnless(IS_ROOT, "needs root to make test users")
+class TestTrainingCode(NodeTestCase):
+    """The FL client under its own uid, started the cron way (flip-fl run as root)."""
+
+    def setUp(self):
+        super().setUp()
+        self.users = TwoUsers()
+        self.addCleanup(self.users.remove)
+        self.kitdir = os.path.join(self.tmp, "fl-kit")
+        self.images = os.path.join(self.tmp, "images")
+        self.live = os.path.join(self.kitdir, "net-1", "services", SLOT)
+        self.node.set_config(FL_KIT_DIR=self.kitdir, FL_KIT_SLOT=SLOT,
+                             BASE_IMAGES_DOWNLOAD_DIR=self.images, FL_CLIENT_USER=self.users.fl,
+                             TRUST_INTERNAL_SERVICE_KEY=KEY)
+        open_traversal(self.tmp)
+        self.assertRun(self.node.flipctl("init", "--user", self.users.node))
+        self.users.chown_tree(self.node.root, self.users.node)
+        os.makedirs(self.kitdir)
+        self.users.chown_tree(self.kitdir, self.users.node)
+        tarball = makekit.write_tar(makekit.make_kit(SLOT, client_cmd=HOSTILE),
+                                    os.path.join(self.tmp, "kit.tgz"))
+        self.assertRun(self.node.run("flip-fl", "install-kit", tarball))
+
+    def tearDown(self):
+        # never leave a client behind (before the node's folder goes)
+        self.node.run("flip-fl", "stop", "--grace", "2")
+        super().tearDown()
+
+    def hand_over_a_copy(self):
+        """an image copy as flip-serve's hand-off makes it (test_imaging_retrieval proves
+        the hand-off itself): a hard link to a store file, 0440, the node's user's, in the
+        client's group, in folders 0750 of that group"""
+        store = os.path.join(self.node.state, "imaging", "p1", "data", "s1", "ACC1", "scans",
+                             "1", "resources", "DICOM", "files")
+        os.makedirs(store)
+        src = os.path.join(store, "1.dcm")
+        with open(src, "wb") as f:
+            f.write(b"DICM original")
+        self.users.chown_tree(os.path.join(self.node.state, "imaging"), self.users.node)
+        copydir = os.path.join(self.images, "net-1", "hubproject", "ACC1", "scans", "1",
+                               "resources", "DICOM", "files")
+        os.makedirs(copydir)
+        d = copydir
+        while d != os.path.join(self.images, "net-1"):
+            os.chown(d, self.users.node_pw.pw_uid, self.users.fl_pw.pw_gid)
+            os.chmod(d, 0o750)
+            d = os.path.dirname(d)
+        os.chown(src, self.users.node_pw.pw_uid, self.users.fl_pw.pw_gid)
+        os.chmod(src, 0o440)
+        copy = os.path.join(copydir, "1.dcm")
+        os.link(src, copy)
+        return src, copy
+
+    def client_log(self):
+        with open(os.path.join(self.node.logdir, "fl-client.log"), errors="replace") as f:
+            return f.read()
+
+    def test_hostile_training_code_reads_no_secret_and_cannot_change_the_store(self):
+        src, copy = self.hand_over_a_copy()
+        upload = os.path.join(self.images, "net-1", "upload")
+        self.node.set_config(FL_CLIENT_COMMAND=" ".join([
+            HOSTILE, self.node.kit, self.node.state, self.node.spool, self.node.logdir, copy,
+            upload, os.path.join(self.live, "transfer")]))
+        p = self.node.run("flip-fl", "run")           # as root: root's crontab line
+        self.assertRun(p)
+        self.assertTrue(wait_for(lambda: "hostile: done" in self.client_log(), timeout=20),
+                        self.client_log())
+        log = self.client_log()
+        for what in ("read-kit-file", "list-state-dir", "read-deid-key", "list-project-store",
+                     "list-spool", "list-log-dir", "read-audit-trail", "write-image-copy",
+                     "chmod-image-copy", "replace-image-copy"):
+            self.assertIn("hostile: DENIED %s\n" % what, log)
+        for what in ("read-image-copy", "write-upload", "write-transfer"):
+            self.assertIn("hostile: ALLOWED %s\n" % what, log)
+        with open(src, "rb") as f:
+            self.assertEqual(f.read(), b"DICM original")
+        self.assertIn("hostile: uid %d gid %d\n" % (self.users.fl_pw.pw_uid,
+                                                     self.users.fl_pw.pw_gid), log)
+        env = [line for line in log.splitlines() if line.startswith("hostile: env ")][0].split()
+        for name in ("TRUST_API_KEY", "AES_KEY_BASE64", "DATA_ACCESS_POSTGRES_PASSWORD",
+                     "CENTRAL_HUB_API_URL", "FLIP_ENV_FILE"):
+            self.assertNotIn(name, env)
+        for name in ("DATA_ACCESS_API_URL", "IMAGING_API_URL", "TRUST_INTERNAL_SERVICE_KEY",
+                     "TRUST_INTERNAL_SERVICE_KEY_HEADER"):
+            self.assertIn(name, env)
+        # the supervisor did its own work as the node's user: nothing of root's was left
+        for root, dirs, files in os.walk(self.node.root):
+            for n in dirs + files:
+                st = os.lstat(os.path.join(root, n))
+                self.assertNotEqual(st.st_uid, 0, "root left %s" % os.path.join(root, n))
+        pid = json.load(open(os.path.join(self.node.state, "fl", "client.json")))["pid"]
+        with open("/proc/%d/status" % pid) as f:
+            uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
+        self.assertEqual(set(uids), {str(self.users.fl_pw.pw_uid)})
+        # stopped by root (root's crontab, or the operator), and it is gone
+        self.assertRun(self.node.run("flip-fl", "stop", "--grace", "2"))
+        self.assertFalse(os.path.exists("/proc/%d" % pid) and
+                         open("/proc/%d/stat" % pid).read().split(") ")[1][0] != "Z")
+
+    def test_never_root_never_the_nodes_user(self):
+        for user, named in (("root", ["root"]), (self.users.node, [self.users.node])):
+            self.node.set_config(FL_CLIENT_USER=user)
+            p = self.node.run("flip-fl", "run")
+            self.assertRun(p, 2)
+            for n in named:
+                self.assertIn(n, p.stderr)
+        self.node.set_config(FL_CLIENT_USER=self.users.node)
+        p = self.node.run("flip-fl", "run")
+        self.assertIn("FL_CLIENT_USER is %s" % self.users.node, p.stderr)
+        self.assertIn("node's own user %s" % self.users.node, p.stderr)
+        self.node.set_config(FL_CLIENT_USER="no-such-user-here")
+        self.assertRun(self.node.run("flip-fl", "run"), 2)
+        self.assertFalse(os.path.exists(os.path.join(self.node.state, "fl", "client.json")) and
+                         json.load(open(os.path.join(self.node.state, "fl",
+                                                     "client.json"))).get("pid"))
+
+    def test_the_nodes_user_cannot_start_the_client(self):
+        """flip-fl run as the node's user cannot become the client's user: it refuses
+        (under systemd the client is a unit of its own: flip-fl run --external)"""
+        p = self.node.run("flip-fl", "run", wrap=self.users.as_user(self.users.node))
+        self.assertRun(p, 2)
+        self.assertIn("--external", p.stderr)
+        p = self.node.run("flip-fl", "run", "--external", wrap=self.users.as_user(self.users.node))
+        self.assertRun(p)
+        # the client unit's environment file: only the client's keys, for systemd to read
+        with open(os.path.join(self.node.state, "fl", "client.env")) as f:
+            text = f.read()
+        self.assertIn('TRUST_INTERNAL_SERVICE_KEY="%s"' % KEY, text)
+        self.assertNotIn("AES_KEY_BASE64", text)
+        self.assertNotIn("TRUST_API_KEY=", text)
+        st = os.stat(os.path.join(self.node.state, "fl", "client.env"))
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (self.users.node_pw.pw_uid, 0o600))
+
+
 if __name__ == "__main__":
     unittest.main()
