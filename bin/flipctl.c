@@ -173,7 +173,7 @@ static int cmd_init(int argc, char **argv)
 	    snprintf(net, sizeof(net), "%s/%s", n.cfg.images_dir, KIT_NET) < (int)sizeof(net) &&
 	    snprintf(up, sizeof(up), "%s/upload", net) < (int)sizeof(up)) {
 		const char *img[] = {n.cfg.images_dir, net, up};
-		const mode_t modes[] = {0755, 0750, 02770};
+		const mode_t modes[] = {0750, 0750, 02770};
 		for (size_t i = 0; i < 3; i++) {
 			if ((mkdir_parents(img[i]) < 0 || mkdir(img[i], 0750) < 0) && errno != EEXIST) {
 				fprintf(stderr, "flipctl: cannot create %s: %s\n", img[i],
@@ -181,8 +181,8 @@ static int cmd_init(int argc, char **argv)
 				rc = 1;
 				break;
 			}
-			if ((geteuid() == 0 && lchown(img[i], uid, i ? cgid : gid) < 0) ||
-			    (i && geteuid() != 0 && cpw && lchown(img[i], (uid_t)-1, cgid) < 0) ||
+			if ((geteuid() == 0 && lchown(img[i], uid, cgid) < 0) ||
+			    (geteuid() != 0 && cpw && lchown(img[i], (uid_t)-1, cgid) < 0) ||
 			    chmod(img[i], modes[i]) < 0) {
 				fprintf(stderr, "flipctl: cannot give %s to the node's user and the FL "
 					"client's group: %s\n", img[i], strerror(errno));
