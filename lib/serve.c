@@ -1292,57 +1292,140 @@ static void serve_peer(int fd, const struct sockaddr_storage *sa, char key[64])
 		snprintf(key, 64, "?");
 }
 
+/* a connection accepted while its peer had all the slots a peer may have */
+struct serve_pending {
+	int fd;
+	char peer[64];
+	double at;		/* monotonic seconds of the accept */
+};
+
+/* what serve_loop keeps between its steps */
+struct serve_pool {
+	int lfd, max, per_peer, npend;
+	pid_t *kids;
+	char (*peers)[64];
+	struct serve_pending *pend;
+	struct sigaction old_term, old_int, old_chld;
+	sigset_t orig;
+	int (*child)(int fd, void *arg);
+	void *arg;
+};
+
+/* serve_peer_count - running children for this peer */
+static int serve_peer_count(const struct serve_pool *sp, const char *peer)
+{
+	int n = 0;
+
+	for (int i = 0; i < sp->max; i++)
+		n += sp->kids[i] != 0 && strcmp(sp->peers[i], peer) == 0;
+	return n;
+}
+
+/* serve_spawn - fork a child for fd in a free slot; fd is closed here */
+static void serve_spawn(struct serve_pool *sp, int fd, const char *peer)
+{
+	int slot;
+	pid_t pid;
+
+	for (slot = 0; sp->kids[slot] != 0; slot++)
+		;
+	pid = fork();
+	if (pid == 0) {
+		sigaction(SIGTERM, &sp->old_term, NULL);
+		sigaction(SIGINT, &sp->old_int, NULL);
+		sigaction(SIGCHLD, &sp->old_chld, NULL);
+		sigprocmask(SIG_SETMASK, &sp->orig, NULL);
+		close(sp->lfd);
+		for (int i = 0; i < sp->npend; i++)
+			close(sp->pend[i].fd);
+		_exit(sp->child(fd, sp->arg));
+	}
+	if (pid < 0) {
+		log_error("cannot fork a connection handler: %s", strerror(errno));
+	} else {
+		sp->kids[slot] = pid;
+		memcpy(sp->peers[slot], peer, sizeof(sp->peers[slot]));
+	}
+	close(fd);
+}
+
+/*
+ * serve_pending_run - drop what waited longer than a request may take, then start
+ * the oldest waiting connections whose peers are below their share; returns the
+ * number of children running
+ */
+static int serve_pending_run(struct serve_pool *sp, int running)
+{
+	double now = serve_mono();
+	int k = 0;
+
+	for (int i = 0; i < sp->npend; i++) {
+		struct serve_pending *q = &sp->pend[i];
+		if (now - q->at > SERVE_REQUEST_DEADLINE) {
+			close(q->fd);
+		} else if (running < sp->max && serve_peer_count(sp, q->peer) < sp->per_peer) {
+			struct serve_pending go = *q;
+			sp->pend[i].fd = -1;
+			serve_spawn(sp, go.fd, go.peer);
+			running++;
+		} else {
+			sp->pend[k++] = *q;
+		}
+	}
+	sp->npend = k;
+	return running;
+}
+
 /* serve_loop - accept and fork one child per connection until SIGTERM/SIGINT */
 int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void *arg)
 {
-	struct sigaction sa = {.sa_handler = serve_on_signal}, old_term, old_int, old_chld;
-	sigset_t block, orig;
-	pid_t *kids = calloc((size_t)max_children, sizeof(*kids));
-	char (*peers)[64] = calloc((size_t)max_children, sizeof(*peers));
-	int running = 0, rc = 0, per_peer = max_children / 2 > 0 ? max_children / 2 : 1;
+	struct sigaction sa = {.sa_handler = serve_on_signal};
+	sigset_t block;
+	struct serve_pool sp = {.lfd = lfd, .max = max_children, .child = child, .arg = arg};
+	int running = 0, rc = 0;
 
-	if (kids == NULL || peers == NULL) {
-		free(kids);
-		free(peers);
+	sp.per_peer = max_children / 2 > 0 ? max_children / 2 : 1;
+	sp.kids = calloc((size_t)max_children, sizeof(*sp.kids));
+	sp.peers = calloc((size_t)max_children, sizeof(*sp.peers));
+	sp.pend = calloc(SERVE_PENDING_MAX, sizeof(*sp.pend));
+	if (sp.kids == NULL || sp.peers == NULL || sp.pend == NULL) {
+		free(sp.kids);
+		free(sp.peers);
+		free(sp.pend);
 		return -1;
 	}
+	pid_t *kids = sp.kids;
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &block, &orig);
+	sigprocmask(SIG_BLOCK, &block, &sp.orig);
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGCHLD, &sa, &old_chld);	/* a handler, not SIG_IGN: we reap ourselves */
+	sigaction(SIGTERM, &sa, &sp.old_term);
+	sigaction(SIGINT, &sa, &sp.old_int);
+	sigaction(SIGCHLD, &sa, &sp.old_chld);	/* a handler, not SIG_IGN: we reap ourselves */
 	serve_stop = 0;
 	for (;;) {
 		struct pollfd p = {.fd = lfd, .events = POLLIN};
-		int fd, slot;
-		pid_t pid;
+		struct timespec tick = {1, 0};	/* waiting connections expire */
+		struct sockaddr_storage from;
+		socklen_t fromlen = sizeof(from);
+		char peer[64];
+		int fd, pr;
 
 		running = serve_reap(kids, max_children);
 		if (serve_stop)
 			break;
-		if (running >= max_children) {
-			/* full: the kernel's backlog holds new connections until a child exits */
-			if (ppoll(NULL, 0, NULL, &orig) < 0 && errno != EINTR) {
-				rc = -1;
-				break;
-			}
-			continue;
-		}
-		if (ppoll(&p, 1, NULL, &orig) < 0) {
-			if (errno == EINTR)
-				continue;
+		running = serve_pending_run(&sp, running);
+		/* full: the kernel's backlog holds new connections until a child exits */
+		pr = ppoll(running >= max_children ? NULL : &p, running >= max_children ? 0 : 1,
+			   sp.npend ? &tick : NULL, &sp.orig);
+		if (pr < 0 && errno != EINTR) {
 			rc = -1;
 			break;
 		}
-		struct sockaddr_storage from;
-		socklen_t fromlen = sizeof(from);
-		char peer[64];
-		int same = 0;
-
+		if (pr <= 0 || running >= max_children)
+			continue;
 		memset(&from, 0, sizeof(from));
 		fd = accept4(lfd, (struct sockaddr *)&from, &fromlen, SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -1354,34 +1437,25 @@ int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void 
 			}
 			continue;
 		}
-		/* one peer holds at most half the slots: it cannot starve the others */
+		/* one peer holds at most half the slots: it cannot starve the others; its
+		 * further connections wait their turn here (a bounded queue) */
 		serve_peer(fd, &from, peer);
-		for (int i = 0; i < max_children; i++)
-			same += kids[i] != 0 && strcmp(peers[i], peer) == 0;
-		if (same >= per_peer) {
-			log_debug("closed a connection at once: that peer already has %d", same);
-			close(fd);
+		if (serve_peer_count(&sp, peer) >= sp.per_peer) {
+			if (sp.npend >= SERVE_PENDING_MAX) {
+				log_debug("closed a connection at once: too many waiting");
+				close(fd);
+				continue;
+			}
+			sp.pend[sp.npend].fd = fd;
+			memcpy(sp.pend[sp.npend].peer, peer, sizeof(peer));
+			sp.pend[sp.npend++].at = serve_mono();
 			continue;
 		}
-		for (slot = 0; kids[slot] != 0; slot++)
-			;
-		pid = fork();
-		if (pid == 0) {
-			sigaction(SIGTERM, &old_term, NULL);
-			sigaction(SIGINT, &old_int, NULL);
-			sigaction(SIGCHLD, &old_chld, NULL);
-			sigprocmask(SIG_SETMASK, &orig, NULL);
-			close(lfd);
-			_exit(child(fd, arg));
-		}
-		if (pid < 0)
-			log_error("cannot fork a connection handler: %s", strerror(errno));
-		else {
-			kids[slot] = pid;
-			memcpy(peers[slot], peer, sizeof(peer));
-		}
-		close(fd);
+		serve_spawn(&sp, fd, peer);
 	}
+	for (int i = 0; i < sp.npend; i++)
+		close(sp.pend[i].fd);
+	sp.npend = 0;
 	/* stopping: let the children finish their answers, then ask them to stop */
 	struct timespec end, now;
 	clock_gettime(CLOCK_MONOTONIC, &end);
@@ -1391,7 +1465,7 @@ int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void 
 		if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
 			break;
 		struct timespec wait = {0, 50 * 1000 * 1000};
-		ppoll(NULL, 0, &wait, &orig);
+		ppoll(NULL, 0, &wait, &sp.orig);
 	}
 	for (int i = 0; i < max_children; i++)
 		if (kids[i] > 0) {
@@ -1399,11 +1473,12 @@ int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void 
 			waitpid(kids[i], NULL, 0);
 			kids[i] = 0;
 		}
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGCHLD, &old_chld, NULL);
-	sigprocmask(SIG_SETMASK, &orig, NULL);
-	free(kids);
-	free(peers);
+	sigaction(SIGTERM, &sp.old_term, NULL);
+	sigaction(SIGINT, &sp.old_int, NULL);
+	sigaction(SIGCHLD, &sp.old_chld, NULL);
+	sigprocmask(SIG_SETMASK, &sp.orig, NULL);
+	free(sp.kids);
+	free(sp.peers);
+	free(sp.pend);
 	return rc;
 }

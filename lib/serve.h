@@ -76,8 +76,10 @@
  *	serve_loop() accepts connections and forks one child per connection, which
  *	runs child(fd, arg) and exits with its return value; at most max_children run
  *	at once (further connections wait in the backlog), at most half of them for
- *	one peer (an IP address, or the uid of a UNIX socket's peer: a connection over
- *	that cap is closed at once); children are reaped as they
+ *	one peer (an IP address, or the uid of a UNIX socket's peer): a connection over
+ *	that share waits its turn in a queue of SERVE_PENDING_MAX (beyond it, or after
+ *	SERVE_REQUEST_DEADLINE seconds of waiting, it is closed) while other peers are
+ *	served; children are reaped as they
  *	exit. SIGTERM or SIGINT stops accepting, gives running children
  *	SERVE_GRACE seconds to finish, then sends them SIGTERM and reaps them.
  *
@@ -101,6 +103,7 @@
 #define SERVE_REQUEST_DEADLINE 30	  /* seconds from connection to the whole request in */
 #define SERVE_ANSWER_DEADLINE 1800	  /* seconds from connection to the answer all sent */
 #define SERVE_MAX_CHILDREN 16		  /* concurrent connections in --listen mode */
+#define SERVE_PENDING_MAX 64		  /* connections waiting for their peer's share */
 #define SERVE_GRACE 10			  /* seconds children get to finish after SIGTERM */
 
 void serve_check_config(const struct node *n);
