@@ -19,7 +19,9 @@
  * 60 times that base.
  */
 #include "audit.h"
+#include "durable.h"
 #include "flclient.h"
+#include "fluser.h"
 #include "kit.h"
 #include "log.h"
 #include "metrics.h"
@@ -28,6 +30,9 @@
 #include "privacy.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <pwd.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,16 +75,76 @@ struct fl {
 	char state_dir[4096];
 	char log_path[4096];
 	int lockfd;
+	struct fluser node;	/* the node's user: this process's, or FLIP_STATE_DIR's owner */
+	struct fluser client;	/* FL_CLIENT_USER, checked against node */
 };
 
-/* fl_open - config (and audit), kit paths, state folder; exits 2 on a configuration error */
-static void fl_open(struct fl *f, int audit)
+/*
+ * fl_identity - who the node's user is; started as root (root's crontab on a host
+ * without systemd), become it for everything but the client's start and signals
+ * (fluser_enter_node). Exits 2 on a configuration or installation problem.
+ */
+static void fl_identity(struct fl *f)
+{
+	struct node probe;
+	struct passwd *pw;
+	char err[1024];
+
+	if (geteuid() != 0) {
+		pw = getpwuid(geteuid());
+		if (pw == NULL) {
+			log_error("this user (uid %ld) has no name in the password database",
+				  (long)geteuid());
+			exit(2);
+		}
+		snprintf(f->node.name, sizeof(f->node.name), "%s", pw->pw_name);
+		f->node.uid = pw->pw_uid;
+		f->node.gid = pw->pw_gid;
+		return;
+	}
+	if (node_open(&probe, "flip-fl", config_path, 0, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		exit(2);
+	}
+	if (fluser_node_of(probe.cfg.state_dir, &f->node, err, sizeof(err)) < 0) {
+		node_close(&probe);
+		log_error("%s", err);
+		exit(2);
+	}
+	node_close(&probe);
+	/* a node whose folders are root's runs as root: nothing to enter */
+	if (f->node.uid != 0 && fluser_enter_node(&f->node, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		exit(2);
+	}
+}
+
+/* fl_client_user - FL_CLIENT_USER, never root, never the node's user; exits 2 */
+static void fl_client_user(struct fl *f)
+{
+	char err[1024];
+
+	if (fluser_lookup(f->n.cfg.fl_client_user, &f->client, err, sizeof(err)) < 0 ||
+	    fluser_check(&f->client, &f->node, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		exit(2);
+	}
+	f->fc.cfg = &f->n.cfg;
+	f->fc.client = &f->client;
+}
+
+/*
+ * fl_open - identity, config (and audit), kit paths, state folder, and (client) the
+ * FL client's user; exits 2 on a configuration error
+ */
+static void fl_open(struct fl *f, int audit, int client)
 {
 	char err[1024];
 
 	memset(f, 0, sizeof(*f));
 	f->lockfd = -1;
 	f->fc.statefd = -1;
+	fl_identity(f);
 	if (node_open(&f->n, "flip-fl", config_path, audit ? NODE_AUDIT : 0, err, sizeof(err)) <
 	    0) {
 		log_error("%s", err);
@@ -103,6 +168,8 @@ static void fl_open(struct fl *f, int audit)
 		log_error("cannot open %s: %s (run flipctl init)", f->state_dir, strerror(errno));
 		exit(2);
 	}
+	if (client)
+		fl_client_user(f);
 	f->fc.state_dir = f->state_dir;
 	f->fc.startup = f->kp.startup;
 	f->fc.log_path = f->log_path;
@@ -217,6 +284,66 @@ static void fmt_date(time_t t, char *buf, size_t len)
 }
 
 /*
+ * fl_client_files - what the client's own unit (flip-fl-client@.service) needs from
+ * the node: FLIP_STATE_DIR/fl/client.env, the client's environment and nothing
+ * else (systemd reads it as root before it starts the unit as the client's user,
+ * so it stays 0600, the node's), and the client's log, made here so that it is the
+ * node's user's (the unit appends to it). Returns 0, or 1 after logging.
+ */
+static int fl_client_files(struct fl *f)
+{
+	static const char *const keep[] = {"DATA_ACCESS_API_URL=", "IMAGING_API_URL=",
+					   "TRUST_INTERNAL_SERVICE_KEY_HEADER=",
+					   "TRUST_INTERNAL_SERVICE_KEY=", "https_proxy=", "HTTPS_PROXY=",
+					   "no_proxy=", "NO_PROXY=", "HTTP_PROXY=", "http_proxy=", NULL};
+	char **env = fluser_env(&f->n.cfg, &f->client), *text = NULL, *old = NULL;
+	size_t len = 0, oldlen = 0;
+	FILE *out;
+	int fd, rc = 0;
+
+	if (env == NULL || (out = open_memstream(&text, &len)) == NULL) {
+		fluser_env_free(env);
+		log_error("out of memory");
+		return 1;
+	}
+	fprintf(out, "# the FL client's environment, written by flip-fl check; read by systemd\n"
+		     "# for flip-fl-client@.service. Never the hub key or the AES key.\n");
+	for (char **e = env; *e; e++)
+		for (int k = 0; keep[k]; k++) {
+			size_t n = strlen(keep[k]);
+			if (strncmp(*e, keep[k], n) != 0)
+				continue;
+			fprintf(out, "%.*s\"", (int)n, *e);
+			for (const char *c = *e + n; *c; c++)
+				fprintf(out, "%s%c", *c == '"' || *c == '\\' ? "\\" : "", *c);
+			fprintf(out, "\"\n");
+		}
+	fclose(out);
+	fluser_env_free(env);
+	if (durable_read(f->fc.statefd, "client.env", 1 << 16, &old, &oldlen) < 0 ||
+	    oldlen != len || memcmp(old, text, len) != 0) {
+		if (durable_write(f->fc.statefd, "client.env", text, len, 0600) < 0) {
+			log_error("cannot write %s/client.env: %s", f->state_dir, strerror(errno));
+			rc = 1;
+		}
+	}
+	if (old != NULL) {
+		OPENSSL_cleanse(old, oldlen);
+		free(old);
+	}
+	OPENSSL_cleanse(text, len);
+	free(text);
+	fd = open(f->log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		log_error("cannot create the client's log %s: %s", f->log_path, strerror(errno));
+		rc = 1;
+	} else {
+		close(fd);
+	}
+	return rc;
+}
+
+/*
  * fl_check - docs/design/fl.md's check of the live kit, then local/ rendered. Returns 0, 2 (a
  * problem, each printed) or 1 (cannot write local/). *na gets client.crt's end.
  */
@@ -235,6 +362,10 @@ static int fl_check(struct fl *f, int quiet, time_t *na)
 		log_error("out of memory");
 		return 1;
 	}
+	/* the kit readable by the client's group (the client is not the node's user) */
+	if (access(f->kp.live, F_OK) == 0 &&
+	    kit_share(f->kp.live, f->client.gid, err, sizeof(err)) < 0)
+		log_error("%s", err);
 	kit_verify(f->kp.live, f->n.cfg.fl_kit_slot, time(NULL), &trust, kf);
 	kit_check_site(f->kp.live, f->n.cfg.images_dir, kf);
 	*na = kf->cert_not_after;
@@ -259,6 +390,10 @@ static int fl_check(struct fl *f, int quiet, time_t *na)
 	if (kit_render(f->kp.live, f->n.cfg.num_gpus, f->n.cfg.memory_per_gpu_gib, doc, &changed,
 		       err, sizeof(err)) < 0) {
 		log_error("%s", err);
+		rc = 1;
+		goto out;
+	}
+	if (fl_client_files(f) != 0) {
 		rc = 1;
 		goto out;
 	}
@@ -391,7 +526,7 @@ static int cmd_check(void)
 	time_t na;
 	int rc;
 
-	fl_open(&f, 0);
+	fl_open(&f, 0, 1);
 	rc = fl_check(&f, 0, &na);
 	fl_close(&f);
 	return rc;
@@ -405,7 +540,16 @@ static int cmd_run(int start)
 	time_t na = 0;
 	int rc, check_rc;
 
-	fl_open(&f, 1);
+	fl_open(&f, 1, 1);
+	if (!opt_external && !fluser_can_switch()) {
+		log_error("flip-fl runs as %s and cannot start the FL client as its own user %s: "
+			  "under systemd the client is a unit of its own "
+			  "(flip-fl-client@%s.service) and this runs flip-fl run --external; "
+			  "on a host without systemd, root's crontab runs flip-fl run",
+			  f.node.name, f.client.name, f.n.cfg.fl_kit_slot);
+		fl_close(&f);
+		return 2;
+	}
 	if (!fl_lock(&f, start)) {
 		log_debug("another flip-fl holds the FL lock; nothing to do");
 		fl_close(&f);
@@ -431,7 +575,7 @@ static int cmd_stop(void)
 	double t0 = node_now();
 	int rc;
 
-	fl_open(&f, 1);
+	fl_open(&f, 1, 1);
 	fl_lock(&f, 1);
 	if (flclient_set_stopped(&f.fc, 1) < 0) {
 		log_error("cannot set the stop flag in %s: %s", f.state_dir, strerror(errno));
@@ -473,7 +617,7 @@ static int cmd_install(const char *tarball)
 	unsigned changed;
 	int rc, n, was_running;
 
-	fl_open(&f, 1);
+	fl_open(&f, 1, 1);
 	fl_lock(&f, 1);
 	rc = kit_stage(tarball, f.kp.services, &lim, &st, err, sizeof(err));
 	if (rc != 0) {
@@ -518,6 +662,8 @@ static int cmd_install(const char *tarball)
 		rc = 1;
 		goto out;
 	}
+	if (kit_share(f.kp.live, f.client.gid, err, sizeof(err)) < 0)
+		log_error("%s", err);
 	node_audit(&f.n, "fl.kit.installed", NULL, NULL,
 		   json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}", "fingerprint", st.fingerprint, "slot",
 			     f.n.cfg.fl_kit_slot, "files", (json_int_t)st.files, "links",
@@ -565,7 +711,7 @@ static int cmd_status(void)
 	double now = node_now();
 	int installed;
 
-	fl_open(&f, 0);
+	fl_open(&f, 0, 0);
 	doc = flclient_status(&f.fc, now);
 	installed = kit_cert_expiry(f.kp.live, &na) == 0 || access(f.kp.startup, F_OK) == 0;
 	snprintf(path, sizeof(path), "%s/local/privacy.json", f.kp.live);

@@ -220,22 +220,34 @@ static int cmd_init(int argc, char **argv)
 			rc = 1;
 		}
 	}
-	/* the net's image folder, where flip-serve hands studies to the FL client (which
-	 * runs as this user and checks it owns it: flip-fl check, flipctl doctor) */
-	char net[PATH_MAX];
+	/* the net's image folder, where flip-serve hands studies to the FL client: the
+	 * node's, in the client's group (FL_CLIENT_USER's), which reads there; its
+	 * upload/ is where the client writes (fl.md, "The FL client's own user") */
+	char net[PATH_MAX], up[PATH_MAX];
+	struct passwd *cpw = getpwnam(n.cfg.fl_client_user);
+	gid_t cgid = cpw ? cpw->pw_gid : gid;
+	if (cpw == NULL)
+		fprintf(stderr, "flipctl: warning: FL_CLIENT_USER %s does not exist: the image "
+			"folders stay the node's group until it does (useradd --system "
+			"--user-group %s; then run flipctl init again)\n",
+			n.cfg.fl_client_user, n.cfg.fl_client_user);
 	if (n.cfg.images_dir &&
-	    snprintf(net, sizeof(net), "%s/%s", n.cfg.images_dir, KIT_NET) < (int)sizeof(net)) {
-		const char *img[] = {n.cfg.images_dir, net};
-		for (size_t i = 0; i < 2; i++) {
+	    snprintf(net, sizeof(net), "%s/%s", n.cfg.images_dir, KIT_NET) < (int)sizeof(net) &&
+	    snprintf(up, sizeof(up), "%s/upload", net) < (int)sizeof(up)) {
+		const char *img[] = {n.cfg.images_dir, net, up};
+		const mode_t modes[] = {0750, 0750, 02770};
+		for (size_t i = 0; i < 3; i++) {
 			if ((mkdir_parents(img[i]) < 0 || mkdir(img[i], 0750) < 0) && errno != EEXIST) {
 				fprintf(stderr, "flipctl: cannot create %s: %s\n", img[i],
 					strerror(errno));
 				rc = 1;
 				break;
 			}
-			if (geteuid() == 0 && lchown(img[i], uid, gid) < 0) {
-				fprintf(stderr, "flipctl: cannot give %s to the node's user: %s\n",
-					img[i], strerror(errno));
+			if ((geteuid() == 0 && lchown(img[i], uid, cgid) < 0) ||
+			    (geteuid() != 0 && cpw && lchown(img[i], (uid_t)-1, cgid) < 0) ||
+			    chmod(img[i], modes[i]) < 0) {
+				fprintf(stderr, "flipctl: cannot give %s to the node's user and the FL "
+					"client's group: %s\n", img[i], strerror(errno));
 				rc = 1;
 			}
 		}

@@ -9,6 +9,7 @@
 #include "handoff.h"
 
 #include "durable.h"
+#include "fluser.h"
 #include "ident.h"
 #include "imaging_store.h"
 #include "log.h"
@@ -27,9 +28,16 @@
 
 #define HANDOFF_MAX_FILE (4ULL << 30)
 #define HANDOFF_MAX_FILES 100000
+#define HANDOFF_NOGROUP ((gid_t)-1)	/* a store folder: its group is left alone */
+/* in a resource folder of the store: this resource was made by an upload */
+#define HANDOFF_UPLOAD_MARK ".flip-upload"
 
-/* handoff_dir - open (creating when asked) a chain of directories below fd */
-static int handoff_dir(int fd, const char *const *parts, size_t n, int create)
+/*
+ * handoff_dir - open (creating when asked) a chain of directories below fd. A
+ * folder of the hand-off tree (group, not HANDOFF_NOGROUP) is given to the FL
+ * client's group, 0750: it may read and list it, never add, rename or remove.
+ */
+static int handoff_dir(int fd, const char *const *parts, size_t n, int create, gid_t group)
 {
 	int cur = dup(fd);
 
@@ -42,8 +50,31 @@ static int handoff_dir(int fd, const char *const *parts, size_t n, int create)
 		next = openat(cur, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		close(cur);
 		cur = next;
+		if (cur >= 0 && create && group != HANDOFF_NOGROUP &&
+		    (fchown(cur, (uid_t)-1, group) < 0 || fchmod(cur, 0750) < 0)) {
+			close(cur);
+			return -1;
+		}
 	}
 	return cur;
+}
+
+/*
+ * handoff_group - the FL client's group (FL_CLIENT_USER's primary group): what
+ * it is given is readable through it and nothing more. -1 when the user does not
+ * exist (logged): nothing is handed over then.
+ */
+static int handoff_group(const struct config *cfg, gid_t *group)
+{
+	struct fluser u;
+	char err[256];
+
+	if (fluser_lookup(cfg->fl_client_user, &u, err, sizeof(err)) < 0) {
+		log_error("image hand-off: %s", err);
+		return -1;
+	}
+	*group = u.gid;
+	return 0;
 }
 
 /* handoff_base - BASE_IMAGES_DOWNLOAD_DIR, created when missing */
@@ -101,29 +132,40 @@ static int handoff_accession(const struct config *cfg, const char *project, cons
 	return 404;
 }
 
-/* handoff_place - hard link src/name into dst/name, or copy across file systems */
-static int handoff_place(int srcfd, int dstfd, const char *name)
+/*
+ * handoff_place - hard link src/name into dst/name, or copy across file systems.
+ * Either way the file the client sees is 0440, the node's user's, in the client's
+ * group: a hard link shares the store file's inode, so the store file itself is
+ * made so first; the client reads it and cannot write it, nor change its mode.
+ */
+static int handoff_place(int srcfd, int dstfd, const char *name, gid_t group)
 {
 	unlinkat(dstfd, name, 0);	/* force_refresh: replace what an earlier call left */
+	if (fchownat(srcfd, name, (uid_t)-1, group, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    fchmodat(srcfd, name, 0440, 0) < 0)
+		return -1;
 	if (linkat(srcfd, name, dstfd, name, 0) == 0)
 		return 0;
 	if (errno != EXDEV && errno != EPERM && errno != EMLINK)
 		return -1;
-	return durable_copy(srcfd, name, dstfd, name, HANDOFF_MAX_FILE, 0640);
+	if (durable_copy(srcfd, name, dstfd, name, HANDOFF_MAX_FILE, 0440) < 0 ||
+	    fchownat(dstfd, name, (uid_t)-1, group, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	return 0;
 }
 
 /* handoff_resource - place one series' resource files; number placed, -1 on error */
-static long handoff_resource(int seriesfd, int dstseriesfd, const char *type)
+static long handoff_resource(int seriesfd, int dstseriesfd, const char *type, gid_t group)
 {
 	const char *src_parts[] = {"resources", type, "files"};
-	int src = handoff_dir(seriesfd, src_parts, 3, 0), dst;
+	int src = handoff_dir(seriesfd, src_parts, 3, 0, HANDOFF_NOGROUP), dst;
 	DIR *d;
 	struct dirent *de;
 	long placed = 0;
 
 	if (src < 0)
 		return errno == ENOENT ? 0 : -1;
-	dst = handoff_dir(dstseriesfd, src_parts, 3, 1);
+	dst = handoff_dir(dstseriesfd, src_parts, 3, 1, group);
 	if (dst < 0 || (d = fdopendir(dup(src))) == NULL) {
 		if (dst >= 0)
 			close(dst);
@@ -133,7 +175,7 @@ static long handoff_resource(int seriesfd, int dstseriesfd, const char *type)
 	while ((de = readdir(d)) != NULL && placed >= 0) {
 		if (de->d_name[0] == '.' || de->d_type != DT_REG)
 			continue;
-		placed = handoff_place(src, dst, de->d_name) == 0 ? placed + 1 : -1;
+		placed = handoff_place(src, dst, de->d_name, group) == 0 ? placed + 1 : -1;
 	}
 	closedir(d);
 	if (placed > 0 && durable_fsync_dir(dst) < 0)
@@ -162,10 +204,10 @@ static int handoff_inside(const struct config *cfg, int fd, char *path, size_t p
 }
 
 /* handoff_all_resources - every resource of a series (resource_type ALL) */
-static long handoff_all_resources(int seriesfd, int dstseriesfd)
+static long handoff_all_resources(int seriesfd, int dstseriesfd, gid_t group)
 {
 	const char *parts[] = {"resources"};
-	int rfd = handoff_dir(seriesfd, parts, 1, 0);
+	int rfd = handoff_dir(seriesfd, parts, 1, 0, HANDOFF_NOGROUP);
 	DIR *d;
 	struct dirent *de;
 	long total = 0;
@@ -179,7 +221,7 @@ static long handoff_all_resources(int seriesfd, int dstseriesfd)
 	while (total >= 0 && (de = readdir(d)) != NULL) {
 		if (de->d_type != DT_DIR || !ident_ok(IDENT_ACCESSION, de->d_name))
 			continue;
-		long placed = handoff_resource(seriesfd, dstseriesfd, de->d_name);
+		long placed = handoff_resource(seriesfd, dstseriesfd, de->d_name, group);
 		total = placed < 0 ? -1 : total + placed;
 	}
 	closedir(d);
@@ -198,6 +240,7 @@ int handoff_download(const struct config *cfg, const char *net_id, const char *p
 	struct stat st;
 	DIR *d = NULL;
 	struct dirent *de;
+	gid_t group;
 
 	status = handoff_accession(cfg, project, accession, &p, subject, detail);
 	if (status != 200)
@@ -210,7 +253,8 @@ int handoff_download(const struct config *cfg, const char *net_id, const char *p
 	snprintf(sentinel, sizeof(sentinel), ".flip_complete-%s-%s", assessor_type, resource_type);
 	const char *dparts[] = {net_id, project, accession};
 	const char *sparts[] = {"data", subject, accession, "scans"};
-	if ((base = handoff_base(cfg)) < 0 || (dst = handoff_dir(base, dparts, 3, 1)) < 0 ||
+	if (handoff_group(cfg, &group) < 0 || (base = handoff_base(cfg)) < 0 ||
+	    (dst = handoff_dir(base, dparts, 3, 1, group)) < 0 ||
 	    !handoff_inside(cfg, dst, path, pathlen))
 		goto storage;
 	if (!force && fstatat(dst, sentinel, &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -220,21 +264,22 @@ int handoff_download(const struct config *cfg, const char *net_id, const char *p
 		goto out;
 	}
 	const char *scans_part[] = {"scans"};
-	if ((scans = handoff_dir(p->dirfd, sparts, 4, 0)) < 0 ||
-	    (dstscans = handoff_dir(dst, scans_part, 1, 1)) < 0 || (d = fdopendir(dup(scans))) == NULL)
+	if ((scans = handoff_dir(p->dirfd, sparts, 4, 0, HANDOFF_NOGROUP)) < 0 ||
+	    (dstscans = handoff_dir(dst, scans_part, 1, 1, group)) < 0 ||
+	    (d = fdopendir(dup(scans))) == NULL)
 		goto storage;
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || de->d_type != DT_DIR)
 			continue;
 		const char *series[] = {de->d_name};
-		int sfd = handoff_dir(scans, series, 1, 0);
-		int dfd = sfd >= 0 ? handoff_dir(dstscans, series, 1, 1) : -1;
+		int sfd = handoff_dir(scans, series, 1, 0, HANDOFF_NOGROUP);
+		int dfd = sfd >= 0 ? handoff_dir(dstscans, series, 1, 1, group) : -1;
 		if (dfd >= 0 && strcmp(resource_type, "ALL") != 0) {
 			/* any resource the store holds by that name (a safe segment: ident.h) */
-			long placed = handoff_resource(sfd, dfd, resource_type);
+			long placed = handoff_resource(sfd, dfd, resource_type, group);
 			total = placed < 0 ? -1 : total + placed;
 		} else if (dfd >= 0) {
-			long placed = handoff_all_resources(sfd, dfd);
+			long placed = handoff_all_resources(sfd, dfd, group);
 			total = placed < 0 ? -1 : total + placed;
 		}
 		if (sfd >= 0)
@@ -311,20 +356,40 @@ int handoff_upload(const struct config *cfg, const char *net_id, const char *pro
 		goto done;
 	const char *uparts[] = {net_id, "upload"};
 	const char *rparts[] = {"data", subject, accession, "scans", scan_id, "resources"};
-	if ((base = handoff_base(cfg)) < 0 || (upload = handoff_dir(base, uparts, 2, 0)) < 0) {
+	if ((base = handoff_base(cfg)) < 0 ||
+	    (upload = handoff_dir(base, uparts, 2, 0, HANDOFF_NOGROUP)) < 0) {
 		status = 404;
 		*detail = "No upload folder for this net";
 		goto done;
 	}
-	if ((res = handoff_dir(p->dirfd, rparts, 6, 1)) < 0)
+	if ((res = handoff_dir(p->dirfd, rparts, 6, 1, HANDOFF_NOGROUP)) < 0)
 		goto storage;
-	if (fstatat(res, resource_id, &st, AT_SYMLINK_NOFOLLOW) == 0 && !exist_ok) {
-		status = 409;
-		*detail = "Resource already exists";
-		goto done;
+	if (fstatat(res, resource_id, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		/* a resource the store did not get from an upload (retrieved DICOM, its
+		 * NIFTI, a SEG) is never written by one, exist_ok or not */
+		const char *mine[] = {resource_id};
+		int rfd = handoff_dir(res, mine, 1, 0, HANDOFF_NOGROUP);
+		int made = rfd >= 0 && fstatat(rfd, HANDOFF_UPLOAD_MARK, &st, AT_SYMLINK_NOFOLLOW) == 0;
+		if (rfd >= 0)
+			close(rfd);
+		if (!exist_ok || !made) {
+			status = 409;
+			*detail = made ? "Resource already exists"
+				       : "Resource already exists and was not created by an upload";
+			goto done;
+		}
+	} else {
+		/* a new resource: marked as an upload's before any file goes in */
+		const char *mine[] = {resource_id};
+		int rfd = handoff_dir(res, mine, 1, 1, HANDOFF_NOGROUP);
+		int rc = rfd < 0 ? -1 : durable_write(rfd, HANDOFF_UPLOAD_MARK, "", 0, 0600);
+		if (rfd >= 0)
+			close(rfd);
+		if (rc < 0)
+			goto storage;
 	}
 	const char *oparts[] = {resource_id, "files"};
-	if ((out = handoff_dir(res, oparts, 2, 1)) < 0)
+	if ((out = handoff_dir(res, oparts, 2, 1, HANDOFF_NOGROUP)) < 0)
 		goto storage;
 	json_array_foreach(files, i, f) {
 		const char *rel = json_string_value(f), *name = strrchr(rel, '/');
@@ -337,7 +402,7 @@ int handoff_upload(const struct config *cfg, const char *net_id, const char *pro
 		char *save = NULL;
 		for (char *seg = strtok_r(dirpart, "/", &save); seg && ns < 8; seg = strtok_r(NULL, "/", &save))
 			segs[ns++] = seg;
-		int sfd = handoff_dir(upload, segs, (size_t)ns, 0);
+		int sfd = handoff_dir(upload, segs, (size_t)ns, 0, HANDOFF_NOGROUP);
 		int rc = sfd < 0 ? -1 : durable_copy(sfd, name, out, name, HANDOFF_MAX_FILE, 0600);
 		if (sfd >= 0)
 			close(sfd);
@@ -358,7 +423,7 @@ int handoff_upload(const struct config *cfg, const char *net_id, const char *pro
 	}
 	/* the next download must see the new resource: drop this accession's sentinels */
 	const char *dparts[] = {net_id, project, accession};
-	int dst = handoff_dir(base, dparts, 3, 0);
+	int dst = handoff_dir(base, dparts, 3, 0, HANDOFF_NOGROUP);
 	if (dst >= 0) {
 		DIR *d = fdopendir(dup(dst));
 		struct dirent *de;

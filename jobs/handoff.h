@@ -19,7 +19,12 @@
  *	one) available under
  *	BASE_IMAGES_DOWNLOAD_DIR/<net_id>/<hub project>/<accession>/scans/<series>/
  *	resources/<TYPE>/files/, as hard links from the project store where the file
- *	system allows (a copy otherwise), then writes the sentinel
+ *	system allows (a copy otherwise), then writes the sentinel. Every file handed
+ *	over is 0440, owned by the node's user, in the FL client's group
+ *	(FL_CLIENT_USER's primary group; the store file itself when it is a link),
+ *	and every folder 0750 in that group: the client reads, and cannot change the
+ *	store through a link. The node's user must be in that group (the package
+ *	puts it there); without the user nothing is handed over (500). The sentinel is
  *	.flip_complete-<assessor_type>-<resource_type>. With the sentinel present (and
  *	no force) it answers at once, touching the sentinel (the copy is in use).
  *	Every component was validated by the caller
@@ -31,7 +36,10 @@
  *	BASE_IMAGES_DOWNLOAD_DIR/<net_id>/upload/ (each a relative path without ".."
  *	or links) into the store as the resource <resource_id> of scan <scan_id> of
  *	that accession (write-fsync-rename, each), refusing to replace an existing
- *	resource unless exist_ok, and removes the accession's sentinels so the next
+ *	resource unless exist_ok and an upload created it (a new resource is marked
+ *	so with a .flip-upload file before any file goes in: retrieved DICOM, NIFTI
+ *	and SEG resources are never written by an upload), and removes the
+ *	accession's sentinels so the next
  *	download sees it. *stored lists the stored file names.
  *
  *	handoff_sweep() is `flipctl purge --images` (docs/design/imaging.md): under

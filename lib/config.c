@@ -127,6 +127,8 @@ static const struct config_key config_keys[] = {
 	{{"FL_KIT_ROOT_CA_SHA256"}, CK_STR, F(fl_kit_root_ca_sha256), NULL, 0, 0, NULL},
 	{{"FL_BACKEND"}, CK_CHOICE, F(fl_backend), "nvflare", 0, 0, config_fl},
 	{{"FL_CLIENT_COMMAND"}, CK_STR, F(fl_client_command), NULL, 0, 0, NULL},
+	/* the FL client's own system user: training code never runs as the node's user */
+	{{"FL_CLIENT_USER"}, CK_NAME, F(fl_client_user), "flip-fl", 0, 0, NULL},
 	{{"FL_SERVER_PORT"}, CK_INT, F(fl_server_port), "8002", PORT, NULL},
 	{{"NLB_SUBDOMAIN"}, CK_HOST, F(nlb_subdomain), NULL, 0, 0, NULL},
 	{{"NUM_AVAILABLE_GPUS"}, CK_INT, F(num_gpus), "1", 0, 1024, NULL},

@@ -104,6 +104,7 @@ struct config {
 	char *fl_kit_root_ca_sha256; /* FL_KIT_ROOT_CA_SHA256: the pinned root, optional */
 	char *fl_backend;	/* FL_BACKEND: nvflare (default) or flower */
 	char *fl_client_command; /* FL_CLIENT_COMMAND */
+	char *fl_client_user;	/* FL_CLIENT_USER, default flip-fl */
 	int fl_server_port;	/* FL_SERVER_PORT, default 8002 */
 	char *nlb_subdomain;	/* NLB_SUBDOMAIN */
 	int num_gpus;		/* NUM_AVAILABLE_GPUS, default 1 */

@@ -24,6 +24,7 @@
 #include "flclient.h"
 
 #include "durable.h"
+#include "fluser.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,8 +43,6 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
-
 #define FLCLIENT_STATE "client.json"
 #define FLCLIENT_EXIT "exit.json"
 #define FLCLIENT_FLAG "stopped"
@@ -52,12 +51,6 @@ extern char **environ;
 #define FLCLIENT_LOG_TAIL (1L << 20)
 #define FLCLIENT_REPORT_WAIT_MS 10000	/* the waiter reports the client's pid */
 #define FLCLIENT_LEFTOVER_GRACE 5.0	/* group members left after a crash */
-
-/* the node's secrets the client must not inherit (docs/design/fl.md: no hub credentials) */
-static const char *const flclient_env_drop[] = {
-	"TRUST_API_KEY", "AES_KEY_BASE64", "DATA_ACCESS_POSTGRES_PASSWORD", "FLIP_CRASH_AT",
-	NULL,
-};
 
 /* flclient_err - message into err; always returns -1 */
 __attribute__((format(printf, 3, 4))) static int flclient_err(char *err, size_t errlen,
@@ -133,10 +126,27 @@ int flclient_alive(long pid, unsigned long long ticks)
 	return t == ticks && state != 'Z' && state != 'X' && state != 'x';
 }
 
+/*
+ * flclient_kill - kill(2) with the privilege it takes: the client runs as its own
+ * user, so a flip-fl started as root (entered as the node's user, fluser.h) takes
+ * the effective uid 0 back for the call
+ */
+static int flclient_kill(pid_t pid, int sig)
+{
+	int rc, e;
+
+	fluser_privileged(1);
+	rc = kill(pid, sig);
+	e = errno;
+	fluser_privileged(0);
+	errno = e;
+	return rc;
+}
+
 /* flclient_group_alive - the process group has a member we may signal */
 static int flclient_group_alive(long pgid)
 {
-	return pgid > 1 && kill((pid_t)-pgid, 0) == 0;
+	return pgid > 1 && flclient_kill((pid_t)-pgid, 0) == 0;
 }
 
 /* flclient_group_wait - wait up to secs for the group to be gone; 1 when it is */
@@ -271,30 +281,6 @@ int flclient_set_stopped(const struct flclient *fc, int on)
 	return durable_fsync_dir(fc->statefd);
 }
 
-/* flclient_env - environ without the node's secrets (a malloc'd array of borrowed strings) */
-static char **flclient_env(void)
-{
-	size_t n = 0, k = 0;
-	char **env;
-
-	while (environ[n])
-		n++;
-	env = calloc(n + 1, sizeof(*env));
-	if (env == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		int drop = 0;
-		for (int d = 0; flclient_env_drop[d] && !drop; d++) {
-			size_t l = strlen(flclient_env_drop[d]);
-			drop = strncmp(environ[i], flclient_env_drop[d], l) == 0 &&
-			       environ[i][l] == '=';
-		}
-		if (!drop)
-			env[k++] = environ[i];
-	}
-	return env;
-}
-
 /* flclient_start - fork the waiter, which forks the client; fills pid, ticks, pgid */
 static int flclient_start(const struct flclient *fc, struct flclient_state *st, char *err,
 			  size_t errlen)
@@ -302,7 +288,7 @@ static int flclient_start(const struct flclient *fc, struct flclient_state *st, 
 	char report[64];
 	const char *argv[8];
 	char **env = NULL;
-	int p[2] = {-1, -1}, logfd = -1, nullfd = -1, status, rc = -1;
+	int p[2] = {-1, -1}, logfd = -1, nullfd = -1, exitfd = -1, status, rc = -1;
 	pid_t w;
 	size_t got = 0;
 	char state;
@@ -327,8 +313,12 @@ static int flclient_start(const struct flclient *fc, struct flclient_state *st, 
 		goto out;
 	}
 	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	env = flclient_env();
-	if (nullfd < 0 || env == NULL || pipe2(p, O_CLOEXEC) < 0) {
+	env = fluser_env(fc->cfg, fc->client);
+	/* the waiter, as the client's user, cannot open the state folder: it writes
+	 * the client's exit into this file, made here as the node's user */
+	exitfd = openat(fc->statefd, FLCLIENT_EXIT, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+			O_CLOEXEC, 0600);
+	if (nullfd < 0 || env == NULL || exitfd < 0 || pipe2(p, O_CLOEXEC) < 0) {
 		flclient_err(err, errlen, "cannot prepare the client's start: %s", strerror(errno));
 		goto out;
 	}
@@ -338,11 +328,23 @@ static int flclient_start(const struct flclient *fc, struct flclient_state *st, 
 		goto out;
 	}
 	if (w == 0) {
-		/* the waiter-to-be: its own session, the log for output, nothing else open */
+		char why[256];
+
+		/* the waiter-to-be: its own session, the log for output, nothing else open,
+		 * and the client's user for good before anything of the client runs */
 		if (setsid() < 0 || dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 ||
-		    dup2(p[1], 3) < 0 || chdir(fc->startup) < 0)
+		    dup2(p[1], 3) < 0 || dup2(exitfd, 4) < 0)
 			_exit(127);
-		closefrom(4);
+		if (fluser_become(fc->client, why, sizeof(why)) < 0) {
+			dprintf(2, "flip-fl: %s\n", why);
+			_exit(126);
+		}
+		if (chdir(fc->startup) < 0) {
+			dprintf(2, "flip-fl: the FL client's user %s cannot enter %s: %s\n",
+				fc->client->name, fc->startup, strerror(errno));
+			_exit(126);
+		}
+		closefrom(5);
 		execve(fc->self, (char *const *)(uintptr_t)argv, env);
 		dprintf(2, "flip-fl: cannot execute %s as the FL client's waiter: %s\n", fc->self,
 			strerror(errno));
@@ -386,7 +388,7 @@ static int flclient_start(const struct flclient *fc, struct flclient_state *st, 
 		st->pgid_ticks = 0;
 	rc = 0;
 out:
-	free(env);
+	fluser_env_free(env);
 	if (p[0] >= 0)
 		close(p[0]);
 	if (p[1] >= 0)
@@ -395,6 +397,8 @@ out:
 		close(logfd);
 	if (nullfd >= 0)
 		close(nullfd);
+	if (exitfd >= 0)
+		close(exitfd);
 	return rc;
 }
 
@@ -428,9 +432,9 @@ static void flclient_reap_group(long pgid, double grace)
 {
 	if (!flclient_group_alive(pgid))
 		return;
-	kill((pid_t)-pgid, SIGTERM);
+	flclient_kill((pid_t)-pgid, SIGTERM);
 	if (!flclient_group_wait(pgid, grace)) {
-		kill((pid_t)-pgid, SIGKILL);
+		flclient_kill((pid_t)-pgid, SIGKILL);
 		(void)flclient_group_wait(pgid, 2.0);
 	}
 }
@@ -539,7 +543,7 @@ static int flclient_run_stop_script(const struct flclient *fc, double deadline)
 	    access(path, X_OK) < 0)
 		return -1;
 	logfd = open(fc->log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
-	env = flclient_env();
+	env = fluser_env(fc->cfg, fc->client);
 	if (env == NULL) {
 		if (logfd >= 0)
 			close(logfd);
@@ -548,15 +552,18 @@ static int flclient_run_stop_script(const struct flclient *fc, double deadline)
 	pid = fork();
 	if (pid == 0) {
 		int nullfd = open("/dev/null", O_RDONLY);
-		if (nullfd < 0 || dup2(nullfd, 0) < 0 || chdir(fc->startup) < 0)
+		if (nullfd < 0 || dup2(nullfd, 0) < 0)
 			_exit(127);
 		if (logfd >= 0 && (dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0))
 			_exit(127);
+		/* the kit's script is the client's: it runs as the client's user */
+		if (fluser_become(fc->client, path, sizeof(path)) < 0 || chdir(fc->startup) < 0)
+			_exit(126);
 		closefrom(3);
 		execve(argv[0], argv, env);
 		_exit(127);
 	}
-	free(env);
+	fluser_env_free(env);
 	if (logfd >= 0)
 		close(logfd);
 	if (pid < 0)
@@ -568,7 +575,7 @@ static int flclient_run_stop_script(const struct flclient *fc, double deadline)
 		if (r < 0 && errno != EINTR)
 			return -1;
 		if (flclient_now() >= deadline) {
-			kill(pid, SIGKILL);
+			flclient_kill(pid, SIGKILL);
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
 			return 128 + SIGKILL;
@@ -595,10 +602,10 @@ int flclient_stop(const struct flclient *fc, double now, struct flclient_stop *r
 	r->pid = st.pid;
 	if (client_ours || waiter_ours) {
 		r->was_running = client_ours;
-		kill((pid_t)-st.pgid, SIGTERM);
+		flclient_kill((pid_t)-st.pgid, SIGTERM);
 		r->script_rc = flclient_run_stop_script(fc, deadline);
 		if (!flclient_group_wait(st.pgid, deadline - flclient_now())) {
-			kill((pid_t)-st.pgid, SIGKILL);
+			flclient_kill((pid_t)-st.pgid, SIGKILL);
 			r->forced = 1;
 			(void)flclient_group_wait(st.pgid, 2.0);
 		}
@@ -796,8 +803,9 @@ int flclient_waiter(const char *state_dir, char **argv)
 {
 	struct sigaction ign = {.sa_handler = SIG_IGN}, dfl = {.sa_handler = SIG_DFL};
 	unsigned long long ticks = 0;
-	char state;
-	int status, sfd;
+	char state, *text;
+	size_t len;
+	int status;
 	pid_t pid, r;
 	json_t *doc;
 
@@ -821,6 +829,7 @@ int flclient_waiter(const char *state_dir, char **argv)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		close(3);
+		close(4);
 		execvp(argv[0], argv);
 		fprintf(stderr, "flip-fl supervise: cannot run the FL client %s: %s\n", argv[0],
 			strerror(errno));
@@ -844,13 +853,15 @@ int flclient_waiter(const char *state_dir, char **argv)
 	doc = json_pack("{s:I, s:I, s:i, s:i, s:f}", "pid", (json_int_t)pid, "ticks",
 			(json_int_t)ticks, "code", WIFEXITED(status) ? WEXITSTATUS(status) : -1,
 			"signal", WIFSIGNALED(status) ? WTERMSIG(status) : 0, "at", flclient_now());
-	sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (doc == NULL || sfd < 0 || durable_write_json(sfd, FLCLIENT_EXIT, doc, 0600) < 0)
+	/* fd 4: state_dir/exit.json, opened by flip-fl (this user cannot open it) */
+	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	len = text ? strlen(text) : 0;
+	if (text == NULL || ftruncate(4, 0) < 0 || pwrite(4, text, len, 0) != (ssize_t)len ||
+	    fsync(4) < 0)
 		fprintf(stderr, "flip-fl supervise: cannot record the exit in %s/" FLCLIENT_EXIT
 				": %s\n",
 			state_dir, strerror(errno));
-	if (sfd >= 0)
-		close(sfd);
+	free(text);
 	json_decref(doc);
 	return 0;
 }

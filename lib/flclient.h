@@ -32,15 +32,20 @@
  *
  *	A client is started as: flip-fl forks a child that calls setsid(2) (a new
  *	session and process group, detached from the timer's), points stdin at
- *	/dev/null and stdout/stderr at fc->log_path (appended), changes to
- *	fc->startup and executes `flip-fl supervise` (fc->self): the waiter, a fresh
- *	process image holding no configuration and no secrets, which forks the
- *	client (fc->command run by /bin/sh -c, or ./sub_start.sh when NULL),
- *	reports its pid, waits for it and records its exit status in exit.json. The
- *	waiter ignores SIGTERM, SIGINT and SIGHUP so that it outlives the client to
- *	write that status. The client gets flip-fl's environment without the node's
- *	hub and database secrets (TRUST_API_KEY, AES_KEY_BASE64,
- *	DATA_ACCESS_POSTGRES_PASSWORD): docs/design/fl.md, the client holds no hub credentials.
+ *	/dev/null and stdout/stderr at fc->log_path (appended), becomes the FL
+ *	client's user fc->client for good (fluser_become: never root, never the
+ *	node's user; flip-fl checked both), changes to fc->startup and executes
+ *	`flip-fl supervise` (fc->self): the waiter, a fresh process image holding no
+ *	configuration and no secrets, which forks the client (fc->command run by
+ *	/bin/sh -c, or ./sub_start.sh when NULL), reports its pid, waits for it and
+ *	records its exit status in exit.json, through descriptor 4, which flip-fl
+ *	opened for it (the client's user cannot open the state folder). The waiter
+ *	ignores SIGTERM, SIGINT and SIGHUP so that it outlives the client to write
+ *	that status. The client's environment is fluser_env()'s and nothing else:
+ *	the data URLs, the internal key, the proxy (docs/design/fl.md: no hub credentials, no
+ *	AES key). stop_fl.sh runs as the client's user too. Signals to the client's
+ *	group are sent with the effective uid 0 taken back for the call
+ *	(fluser_privileged) when flip-fl was started as root.
  *
  *	flclient_alive() is true when pid exists, is not a zombie and its start time
  *	(field 22 of /proc/<pid>/stat, clock ticks since boot) is ticks: a reused
@@ -88,12 +93,17 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "config.h"
+#include "fluser.h"
+
 struct flclient {
 	int statefd;		/* FLIP_STATE_DIR/fl */
 	const char *state_dir;	/* its path, for the waiter */
 	const char *startup;	/* the live kit's startup/ */
 	const char *log_path;	/* FLIP_LOG_DIR/fl-client.log */
 	const char *command;	/* FL_CLIENT_COMMAND, NULL: ./sub_start.sh */
+	const struct config *cfg;	/* for the client's environment (fluser_env) */
+	const struct fluser *client;	/* FL_CLIENT_USER, checked */
 	const char *self;	/* this program, executed as the waiter */
 	double backoff_base;	/* 10 s */
 	double backoff_max;	/* 600 s */

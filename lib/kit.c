@@ -1025,8 +1025,10 @@ static void kit_verify_certs(int sfd, X509 *root, time_t now, struct kit_finding
 		X509_free(cert);
 		return;
 	}
-	if (fstatat(sfd, "client.key", &sb, AT_SYMLINK_NOFOLLOW) == 0 && (sb.st_mode & 077))
-		kit_find(f, 0, "startup/client.key: mode %04o lets others read the key: chmod 0600",
+	/* the FL client's group reads it (kit_share), nobody else */
+	if (fstatat(sfd, "client.key", &sb, AT_SYMLINK_NOFOLLOW) == 0 && (sb.st_mode & 027))
+		kit_find(f, 0, "startup/client.key: mode %04o lets others read or change the key: "
+			 "chmod 0640",
 			 (unsigned)(sb.st_mode & 07777));
 	BIO *b = BIO_new_mem_buf(data, (int)len);
 	if (b != NULL)
@@ -1176,8 +1178,80 @@ void kit_check_site(const char *kit, const char *images_dir, struct kit_findings
 	else if (!S_ISDIR(sb.st_mode))
 		kit_find(f, 0, "%s: not a folder", path);
 	else if (sb.st_uid != geteuid())
-		kit_find(f, 0, "%s: owned by uid %ld, not by the FL client's uid %ld: chown it",
+		kit_find(f, 0, "%s: owned by uid %ld, not by the node's user (uid %ld), which "
+			 "hands images to the FL client there: run flipctl init",
 			 path, (long)sb.st_uid, (long)geteuid());
+}
+
+/* kit_share_at - kit_share() below dirfd's entry name (a folder when dir), depth levels */
+static int kit_share_at(int dirfd, const char *name, gid_t group, int depth, int top)
+{
+	struct stat sb;
+	mode_t mode;
+	int fd, rc = 0;
+	DIR *d;
+	struct dirent *de;
+
+	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	/* what the client made in its workspace is its own: left alone */
+	if (sb.st_uid != geteuid() || S_ISLNK(sb.st_mode))
+		return 0;
+	if (!S_ISDIR(sb.st_mode)) {
+		/* readable by the group, never writable by it, nothing for others */
+		mode = (sb.st_mode & 0750) | 0040;
+		if (fchownat(dirfd, name, (uid_t)-1, group, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    ((sb.st_mode & 07777) != mode && fchmodat(dirfd, name, mode, 0) < 0))
+			return -1;
+		return 0;
+	}
+	/* the kit folder is the client's workspace: it adds its job folders there, and the
+	 * sticky bit keeps it from renaming or removing startup/, local/ or transfer/;
+	 * transfer/ is the client's to write; every other folder it only reads */
+	mode = top ? 01770 : (depth == 1 && strcmp(name, "transfer") == 0) ? 02770 : 0750;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fchown(fd, (uid_t)-1, group) < 0 || fchmod(fd, mode) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (depth >= KIT_DEPTH_MAX || (d = fdopendir(dup(fd))) == NULL) {
+		close(fd);
+		return depth >= KIT_DEPTH_MAX ? 0 : -1;
+	}
+	while ((de = readdir(d)) != NULL && rc == 0)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			rc = kit_share_at(fd, de->d_name, group, depth + 1, 0);
+	closedir(d);
+	close(fd);
+	return rc;
+}
+
+/* kit_share - the kit tree readable by the FL client's group (see kit.h) */
+int kit_share(const char *kit, gid_t group, char *err, size_t errlen)
+{
+	char up[PATH_MAX];
+	struct stat sb;
+
+	/* services/, net-1/ and FL_KIT_DIR above it: the client passes through (or
+	 * lists), nothing more; only the folders this user made */
+	snprintf(up, sizeof(up), "%s", kit);
+	for (int i = 0; i < 3; i++) {
+		char *slash = strrchr(up, '/');
+		if (slash == NULL || slash == up)
+			break;
+		*slash = 0;
+		if (lstat(up, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid() &&
+		    (lchown(up, (uid_t)-1, group) < 0 || chmod(up, 0750) < 0))
+			return kit_err(-1, err, errlen, "%s: cannot give it to the FL client's group "
+				       "%ld: %s", up, (long)group, strerror(errno));
+	}
+	if (kit_share_at(AT_FDCWD, kit, group, 0, 1) < 0)
+		return kit_err(-1, err, errlen,
+			       "%s: cannot give the kit to the FL client's group %ld: %s (the node's "
+			       "user must be a member of it)",
+			       kit, (long)group, strerror(errno));
+	return 0;
 }
 
 /* ---- local/ ------------------------------------------------------------------------ */

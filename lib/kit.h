@@ -20,6 +20,7 @@
  *	int kit_render(const char *kit, int gpus, int mem_gib, json_t *privacy,
  *		       unsigned *changed, char *err, size_t errlen);
  *	int kit_cert_expiry(const char *kit, time_t *not_after);
+ *	int kit_share(const char *kit, gid_t group, char *err, size_t errlen);
  *
  * DESCRIPTION
  *	The live kit of slot S is FL_KIT_DIR/net-1/services/S/ (docs/design/fl.md): startup/
@@ -69,8 +70,8 @@
  *	when client.crt ends within KIT_EXPIRY_WARN_DAYS); client.key is the key of
  *	client.crt and no one but its owner may read it. kit_check_site() adds what
  *	depends on the host: transfer/ is a writable directory, and the net's image
- *	folder images_dir/net-1 exists and belongs to this user (the FL client runs
- *	as flip-fl's user). Each problem is one line in f->problem[] naming the file;
+ *	folder images_dir/net-1 exists and belongs to this user (the node's, which
+ *	hands image copies to the FL client's group there). Each problem is one line in f->problem[] naming the file;
  *	f->cert_not_after is client.crt's end (0 when unknown).
  *
  *	kit_render() writes local/resources.json (NVFLARE's GPU resource manager and
@@ -80,6 +81,15 @@
  *	created when missing. *changed gets KIT_CHANGED_* bits for the files whose
  *	content changed (a running client reads them only when it starts).
  *	kit_cert_expiry() reads client.crt's notAfter.
+ *
+ *	kit_share() gives the kit tree to the FL client's group (its own user runs
+ *	the client, fluser.h): every file and folder this user owns gets group
+ *	`group`; files are readable by it and never writable by it (client.key
+ *	0640); folders are 0750, except the kit folder itself, 01770 (the client's
+ *	workspace: it adds its job folders, the sticky bit keeps startup/, local/ and
+ *	transfer/ from being renamed or removed), and transfer/, 02770. What the
+ *	client made is left alone. kit_verify() accepts a client.key its group may
+ *	read, never one others may read or the group may write.
  *
  * DIAGNOSTICS
  *	kit_stage(), kit_switch(), kit_render() return 0, or -1 with a one-line
@@ -95,6 +105,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <time.h>
+#include <sys/types.h>
 #include <jansson.h>
 
 #define KIT_NET "net-1"
@@ -159,5 +170,6 @@ void kit_check_site(const char *kit, const char *images_dir, struct kit_findings
 int kit_render(const char *kit, int gpus, int mem_gib, json_t *privacy, unsigned *changed,
 	       char *err, size_t errlen);
 int kit_cert_expiry(const char *kit, time_t *not_after);
+int kit_share(const char *kit, gid_t group, char *err, size_t errlen);
 
 #endif

@@ -10,9 +10,24 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* node_no_core_dumps - no core file, no same-uid ptrace: see node.h */
+int node_no_core_dumps(void)
+{
+	const struct rlimit none = {0, 0};
+	int rc = 0;
+
+	if (setrlimit(RLIMIT_CORE, &none) < 0)
+		rc = -1;
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		rc = -1;
+	return rc;
+}
 
 /* node_open - config, log level, spool and audit trail */
 int node_open(struct node *n, const char *prog, const char *config_path, unsigned flags,
@@ -21,6 +36,9 @@ int node_open(struct node *n, const char *prog, const char *config_path, unsigne
 	memset(n, 0, sizeof(*n));
 	n->prog = prog;
 	n->audit.fd = -1;
+	/* before the first secret is read: the kit file holds every key */
+	if (node_no_core_dumps() < 0)
+		log_warn("cannot switch core dumps off: %s", strerror(errno));
 	if (config_load(&n->cfg, config_path, err, errlen) < 0)
 		return -1;
 	n->have_cfg = 1;

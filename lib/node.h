@@ -10,8 +10,8 @@
  *	void node_audit(struct node *n, const char *event, const char *task_id,
  *			const char *task_type, json_t *detail);
  *	void node_audit_batch(struct node *n, int begin);
- *	void node_audit_batch(struct node *n, int begin);
-double node_now(void);
+ *	double node_now(void);
+ *	int node_no_core_dumps(void);
  *
  * DESCRIPTION
  *	node_open() loads the configuration (NODE_NEED_HUB: the hub keys must be
@@ -24,6 +24,17 @@ double node_now(void);
  *	logged as an error (the auditor must be able to see the gap) but does not stop
  *	the task. detail is stolen. node_audit_batch(n, 1) ... node_audit_batch(n, 0)
  *	brackets many events written with one fsync (audit_batch_begin/end).
+ *
+ *	node_no_core_dumps() keeps the keys (hub API key, AES key, internal key,
+ *	database password) and the decrypted payloads this process will hold out
+ *	of core files and out of reach of the same user: RLIMIT_CORE 0 (soft and
+ *	hard, so no child can raise it back) and PR_SET_DUMPABLE 0 (no core, no
+ *	ptrace attach or /proc/<pid>/mem by a process of the same uid; /proc/<pid>
+ *	belongs to root). node_open() calls it before it reads the configuration,
+ *	so every program that holds a key gets it from one place. The dumpable flag
+ *	is reset by execve(2) of another program; the core limit is inherited.
+ *	Returns 0, or -1 with errno when the kernel refused either (the caller may
+ *	go on: the systemd units also set LimitCORE=0).
  */
 #ifndef FLIP_NODE_H
 #define FLIP_NODE_H
@@ -53,5 +64,6 @@ void node_audit(struct node *n, const char *event, const char *task_id, const ch
 void node_audit_batch(struct node *n, int begin);
 double node_now(void);
 int node_state_dirfd(struct node *n, const char *sub);
+int node_no_core_dumps(void);
 
 #endif

@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -92,6 +93,7 @@ static const struct serve_route serve_routes[] = {
 struct serve_conn {
 	struct node *n;		/* NULL: the configuration could not be read */
 	int closed;		/* MHD reported the connection closed */
+	int answering;		/* an answer is queued: the request is all in */
 };
 
 struct serve_stream;
@@ -169,8 +171,10 @@ static enum MHD_Result serve_queue(struct MHD_Connection *conn, struct serve_req
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
-	if (ret == MHD_YES)
+	if (ret == MHD_YES) {
 		r->status = (int)status;
+		r->c->answering = 1;	/* from now on the answer's deadline applies */
+	}
 	return ret;
 }
 
@@ -798,6 +802,58 @@ static int serve_flag(struct MHD_Connection *conn, const char *name)
 	return v && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "yes") == 0);
 }
 
+/*
+ * serve_images_permitted - the decision /cohort/accession-ids makes, for the images
+ * of those accessions: the governance policy's cohort.accession_ids action for
+ * the project, then the threshold against its frozen snapshot. 0 when permitted;
+ * else the status to answer, with *reason and *detail.
+ */
+static int serve_images_permitted(const struct config *cfg, struct serve_request *r,
+				  const char *project, const char **reason, const char **detail)
+{
+	struct policy *pol = NULL;
+	struct policy_decision d;
+	struct snapshot *snap;
+	json_t *subjects;
+	char err[512];
+	int ok;
+
+	if (policy_load(cfg->access_policy_file, cfg->cohort_threshold, &pol, err, sizeof(err)) < 0) {
+		log_error("governance policy refused, no images served: %s (fix it and check with "
+			  "flipctl policy check)", err);
+		*reason = "policy_invalid", *detail = "access_policy_invalid";
+		return 500;
+	}
+	policy_decide(pol, POLICY_ACCESSION_IDS, project, cfg->cohort_threshold, &d);
+	policy_free(pol);
+	if (!d.permit) {
+		log_info("%s for project %s denied by the governance policy (rule %s)",
+			 r->route->endpoint, r->project, d.rule[0] ? d.rule : "(none matched)");
+		*reason = "policy", *detail = SERVE_TOO_SMALL;
+		return 403;
+	}
+	snap = snapshot_open(cfg->state_dir, project, err, sizeof(err));
+	if (snap == NULL) {
+		if (errno == ENOENT) {
+			*reason = "no_snapshot", *detail = SERVE_NO_SNAPSHOT;
+			return 403;
+		}
+		log_error("snapshot of project %s in %s/cohorts: %s", r->project, cfg->state_dir, err);
+		*reason = "storage", *detail = "Trust-side storage error";
+		return 500;
+	}
+	subjects = json_object_get(snapshot_meta(snap), "subject_count");
+	ok = json_is_integer(subjects) && json_integer_value(subjects) >= d.floor;
+	snapshot_close(snap);
+	if (!ok) {
+		log_info("%s for project %s refused: the snapshot's subject count is below the "
+			 "threshold of %ld", r->route->endpoint, r->project, d.floor);
+		*reason = "threshold", *detail = SERVE_TOO_SMALL;
+		return 403;
+	}
+	return 0;
+}
+
 /* serve_images - /download/images/{net_id} and /upload/images/{net_id} (docs/design/imaging.md) */
 static enum MHD_Result serve_images(struct serve_conn *c, struct MHD_Connection *conn,
 				    struct serve_request *r, const char *url)
@@ -846,6 +902,12 @@ static enum MHD_Result serve_images(struct serve_conn *c, struct MHD_Connection 
 		if ((strcmp(at, "scan") && strcmp(at, "assessor")) || !ident_ok(IDENT_ACCESSION, rt)) {
 			json_decref(body);
 			return serve_error(conn, r, 400, "query", SERVE_BAD_DOWNLOAD);
+		}
+		const char *why = NULL;
+		status = serve_images_permitted(cfg, r, project, &why, &detail);
+		if (status != 0) {
+			json_decref(body);
+			return serve_error(conn, r, (unsigned)status, why, detail);
 		}
 		/* acc points into body: release it only after the hand-off */
 		status = handoff_download(cfg, net_id, project, acc, at, rt,
@@ -1087,6 +1149,15 @@ static void serve_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 #pragma GCC diagnostic pop
 
+/* serve_mono - monotonic seconds */
+static double serve_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* serve_connection - answer one accepted connection and return when it is closed */
 int serve_connection(struct node *n, int fd, char *err, size_t errlen)
 {
@@ -1123,12 +1194,32 @@ int serve_connection(struct node *n, int fd, char *err, size_t errlen)
 		MHD_stop_daemon(d);	/* the socket is closed by MHD in any case */
 		return -1;
 	}
-	while (!c.closed)
-		if (MHD_run_wait(d, -1) != MHD_YES) {
+	/*
+	 * Deadlines for the whole request, not for idleness: a sender that trickles a
+	 * byte at a time resets MHD's idle timeout forever and would keep this slot
+	 * (and, with 16 of them, /health) from ever answering.
+	 */
+	double start = serve_mono(), request_deadline = SERVE_REQUEST_DEADLINE;
+#ifdef FLIP_TEST_BUILD
+	const char *td = getenv("FLIP_SERVE_REQUEST_DEADLINE");
+	if (td != NULL && atof(td) > 0)
+		request_deadline = atof(td);
+#endif
+	while (!c.closed) {
+		double left = start - serve_mono() +
+			      (c.answering ? (double)SERVE_ANSWER_DEADLINE : request_deadline);
+		if (left <= 0) {
+			log_info("dropped a connection: %s within %.0f s", c.answering ?
+				 "the answer was not taken" : "the request did not arrive",
+				 c.answering ? (double)SERVE_ANSWER_DEADLINE : request_deadline);
+			break;
+		}
+		if (MHD_run_wait(d, (int32_t)(left * 1000) + 1) != MHD_YES) {
 			snprintf(err, errlen, "libmicrohttpd failed while serving the connection");
 			MHD_stop_daemon(d);
 			return -1;
 		}
+	}
 	MHD_stop_daemon(d);
 	return 0;
 }
@@ -1308,49 +1399,166 @@ static int serve_reap(pid_t *kids, int max)
 	return running;
 }
 
+/*
+ * serve_peer - who is at the other end, for the cap per peer: the address of an
+ * IPv4 or IPv6 peer (the port left out), the uid of a UNIX socket's peer.
+ */
+static void serve_peer(int fd, const struct sockaddr_storage *sa, char key[64])
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (sa->ss_family == AF_INET)
+		snprintf(key, 64, "4:%08x",
+			 (unsigned)((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr);
+	else if (sa->ss_family == AF_INET6) {
+		const unsigned char *a =
+			((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+		snprintf(key, 64, "6:");
+		for (int i = 0; i < 16; i++)
+			snprintf(key + 2 + 2 * i, 3, "%02x", a[i]);
+	} else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		snprintf(key, 64, "u:%ld", (long)cred.uid);
+	else
+		snprintf(key, 64, "?");
+}
+
+/* a connection accepted while its peer had all the slots a peer may have */
+struct serve_pending {
+	int fd;
+	char peer[64];
+	double at;		/* monotonic seconds of the accept */
+};
+
+/* what serve_loop keeps between its steps */
+struct serve_pool {
+	int lfd, max, per_peer, npend;
+	pid_t *kids;
+	char (*peers)[64];
+	struct serve_pending *pend;
+	struct sigaction old_term, old_int, old_chld;
+	sigset_t orig;
+	int (*child)(int fd, void *arg);
+	void *arg;
+};
+
+/* serve_peer_count - running children for this peer */
+static int serve_peer_count(const struct serve_pool *sp, const char *peer)
+{
+	int n = 0;
+
+	for (int i = 0; i < sp->max; i++)
+		n += sp->kids[i] != 0 && strcmp(sp->peers[i], peer) == 0;
+	return n;
+}
+
+/* serve_spawn - fork a child for fd in a free slot; fd is closed here */
+static void serve_spawn(struct serve_pool *sp, int fd, const char *peer)
+{
+	int slot;
+	pid_t pid;
+
+	for (slot = 0; sp->kids[slot] != 0; slot++)
+		;
+	pid = fork();
+	if (pid == 0) {
+		sigaction(SIGTERM, &sp->old_term, NULL);
+		sigaction(SIGINT, &sp->old_int, NULL);
+		sigaction(SIGCHLD, &sp->old_chld, NULL);
+		sigprocmask(SIG_SETMASK, &sp->orig, NULL);
+		close(sp->lfd);
+		for (int i = 0; i < sp->npend; i++)
+			close(sp->pend[i].fd);
+		_exit(sp->child(fd, sp->arg));
+	}
+	if (pid < 0) {
+		log_error("cannot fork a connection handler: %s", strerror(errno));
+	} else {
+		sp->kids[slot] = pid;
+		memcpy(sp->peers[slot], peer, sizeof(sp->peers[slot]));
+	}
+	close(fd);
+}
+
+/*
+ * serve_pending_run - drop what waited longer than a request may take, then start
+ * the oldest waiting connections whose peers are below their share; returns the
+ * number of children running
+ */
+static int serve_pending_run(struct serve_pool *sp, int running)
+{
+	double now = serve_mono();
+	int k = 0;
+
+	for (int i = 0; i < sp->npend; i++) {
+		struct serve_pending *q = &sp->pend[i];
+		if (now - q->at > SERVE_REQUEST_DEADLINE) {
+			close(q->fd);
+		} else if (running < sp->max && serve_peer_count(sp, q->peer) < sp->per_peer) {
+			struct serve_pending go = *q;
+			sp->pend[i].fd = -1;
+			serve_spawn(sp, go.fd, go.peer);
+			running++;
+		} else {
+			sp->pend[k++] = *q;
+		}
+	}
+	sp->npend = k;
+	return running;
+}
+
 /* serve_loop - accept and fork one child per connection until SIGTERM/SIGINT */
 int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void *arg)
 {
-	struct sigaction sa = {.sa_handler = serve_on_signal}, old_term, old_int, old_chld;
-	sigset_t block, orig;
-	pid_t *kids = calloc((size_t)max_children, sizeof(*kids));
+	struct sigaction sa = {.sa_handler = serve_on_signal};
+	sigset_t block;
+	struct serve_pool sp = {.lfd = lfd, .max = max_children, .child = child, .arg = arg};
 	int running = 0, rc = 0;
 
-	if (kids == NULL)
+	sp.per_peer = max_children / 2 > 0 ? max_children / 2 : 1;
+	sp.kids = calloc((size_t)max_children, sizeof(*sp.kids));
+	sp.peers = calloc((size_t)max_children, sizeof(*sp.peers));
+	sp.pend = calloc(SERVE_PENDING_MAX, sizeof(*sp.pend));
+	if (sp.kids == NULL || sp.peers == NULL || sp.pend == NULL) {
+		free(sp.kids);
+		free(sp.peers);
+		free(sp.pend);
 		return -1;
+	}
+	pid_t *kids = sp.kids;
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &block, &orig);
+	sigprocmask(SIG_BLOCK, &block, &sp.orig);
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGCHLD, &sa, &old_chld);	/* a handler, not SIG_IGN: we reap ourselves */
+	sigaction(SIGTERM, &sa, &sp.old_term);
+	sigaction(SIGINT, &sa, &sp.old_int);
+	sigaction(SIGCHLD, &sa, &sp.old_chld);	/* a handler, not SIG_IGN: we reap ourselves */
 	serve_stop = 0;
 	for (;;) {
 		struct pollfd p = {.fd = lfd, .events = POLLIN};
-		int fd, slot;
-		pid_t pid;
+		struct timespec tick = {1, 0};	/* waiting connections expire */
+		struct sockaddr_storage from;
+		socklen_t fromlen = sizeof(from);
+		char peer[64];
+		int fd, pr;
 
 		running = serve_reap(kids, max_children);
 		if (serve_stop)
 			break;
-		if (running >= max_children) {
-			/* full: the kernel's backlog holds new connections until a child exits */
-			if (ppoll(NULL, 0, NULL, &orig) < 0 && errno != EINTR) {
-				rc = -1;
-				break;
-			}
-			continue;
-		}
-		if (ppoll(&p, 1, NULL, &orig) < 0) {
-			if (errno == EINTR)
-				continue;
+		running = serve_pending_run(&sp, running);
+		/* full: the kernel's backlog holds new connections until a child exits */
+		pr = ppoll(running >= max_children ? NULL : &p, running >= max_children ? 0 : 1,
+			   sp.npend ? &tick : NULL, &sp.orig);
+		if (pr < 0 && errno != EINTR) {
 			rc = -1;
 			break;
 		}
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (pr <= 0 || running >= max_children)
+			continue;
+		memset(&from, 0, sizeof(from));
+		fd = accept4(lfd, (struct sockaddr *)&from, &fromlen, SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    errno != ECONNABORTED) {
@@ -1360,23 +1568,25 @@ int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void 
 			}
 			continue;
 		}
-		for (slot = 0; kids[slot] != 0; slot++)
-			;
-		pid = fork();
-		if (pid == 0) {
-			sigaction(SIGTERM, &old_term, NULL);
-			sigaction(SIGINT, &old_int, NULL);
-			sigaction(SIGCHLD, &old_chld, NULL);
-			sigprocmask(SIG_SETMASK, &orig, NULL);
-			close(lfd);
-			_exit(child(fd, arg));
+		/* one peer holds at most half the slots: it cannot starve the others; its
+		 * further connections wait their turn here (a bounded queue) */
+		serve_peer(fd, &from, peer);
+		if (serve_peer_count(&sp, peer) >= sp.per_peer) {
+			if (sp.npend >= SERVE_PENDING_MAX) {
+				log_debug("closed a connection at once: too many waiting");
+				close(fd);
+				continue;
+			}
+			sp.pend[sp.npend].fd = fd;
+			memcpy(sp.pend[sp.npend].peer, peer, sizeof(peer));
+			sp.pend[sp.npend++].at = serve_mono();
+			continue;
 		}
-		if (pid < 0)
-			log_error("cannot fork a connection handler: %s", strerror(errno));
-		else
-			kids[slot] = pid;
-		close(fd);
+		serve_spawn(&sp, fd, peer);
 	}
+	for (int i = 0; i < sp.npend; i++)
+		close(sp.pend[i].fd);
+	sp.npend = 0;
 	/* stopping: let the children finish their answers, then ask them to stop */
 	struct timespec end, now;
 	clock_gettime(CLOCK_MONOTONIC, &end);
@@ -1386,7 +1596,7 @@ int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void 
 		if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
 			break;
 		struct timespec wait = {0, 50 * 1000 * 1000};
-		ppoll(NULL, 0, &wait, &orig);
+		ppoll(NULL, 0, &wait, &sp.orig);
 	}
 	for (int i = 0; i < max_children; i++)
 		if (kids[i] > 0) {
@@ -1394,10 +1604,12 @@ int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void 
 			waitpid(kids[i], NULL, 0);
 			kids[i] = 0;
 		}
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGCHLD, &old_chld, NULL);
-	sigprocmask(SIG_SETMASK, &orig, NULL);
-	free(kids);
+	sigaction(SIGTERM, &sp.old_term, NULL);
+	sigaction(SIGINT, &sp.old_int, NULL);
+	sigaction(SIGCHLD, &sp.old_chld, NULL);
+	sigprocmask(SIG_SETMASK, &sp.orig, NULL);
+	free(sp.kids);
+	free(sp.peers);
+	free(sp.pend);
 	return rc;
 }

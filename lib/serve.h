@@ -17,7 +17,10 @@
  *	libmicrohttpd (MHD_USE_NO_LISTEN_SOCKET + MHD_add_connection, polled from
  *	the calling thread) and returns once the connection is closed. fd is taken
  *	over (closed). Every answer carries `Connection: close`, so one request is
- *	served per connection; a connection idle for SERVE_TIMEOUT seconds is dropped.
+ *	served per connection; a connection idle for SERVE_TIMEOUT seconds is dropped,
+ *	and so is one whose request is not all in SERVE_REQUEST_DEADLINE seconds after
+ *	it was accepted, or whose answer is not all taken SERVE_ANSWER_DEADLINE seconds
+ *	after (whatever trickles in or out meanwhile).
  *	n is the node opened for this connection (its config read afresh, its own
  *	audit trail); NULL when the configuration could not be read: /health still
  *	answers, every other endpoint answers 503.
@@ -29,8 +32,13 @@
  *	                                    frozen membership, column-oriented
  *	  POST /cohort/accession-ids        {"accession_ids": [frozen ids still in
  *	                                    image_occurrence, sorted]}
- *	  POST /download/images/{net_id}    {"path": ...} (imaging.md)
- *	  PUT  /upload/images/{net_id}      [stored paths]
+ *	  POST /download/images/{net_id}    {"path": ...}: the accession's images (handoff.h),
+ *	                                    under the decision of /cohort/accession-ids: the
+ *	                                    policy's cohort.accession_ids action and the
+ *	                                    threshold against the project's snapshot (403
+ *	                                    otherwise)
+ *	  PUT  /upload/images/{net_id}      the training code's files into the store;
+ *	                                    answers [stored paths]
  *	Unknown paths are 404, a known path with another method 405 (both before
  *	the key, as FastAPI routes before it resolves dependencies). Every other
  *	answer needs the internal key (TRUST_INTERNAL_SERVICE_KEY, in the header
@@ -78,7 +86,11 @@
  *	refused). serve_unlisten() closes it and removes a UNIX socket path.
  *	serve_loop() accepts connections and forks one child per connection, which
  *	runs child(fd, arg) and exits with its return value; at most max_children run
- *	at once (further connections wait in the backlog); children are reaped as they
+ *	at once (further connections wait in the backlog), at most half of them for
+ *	one peer (an IP address, or the uid of a UNIX socket's peer): a connection over
+ *	that share waits its turn in a queue of SERVE_PENDING_MAX (beyond it, or after
+ *	SERVE_REQUEST_DEADLINE seconds of waiting, it is closed) while other peers are
+ *	served; children are reaped as they
  *	exit. SIGTERM or SIGINT stops accepting, gives running children
  *	SERVE_GRACE seconds to finish, then sends them SIGTERM and reaps them.
  *
@@ -99,7 +111,10 @@
 #define SERVE_BODY_MAX (1024u * 1024)	  /* request body cap: 413 beyond */
 #define SERVE_DISCARD_MAX (16u * 1024 * 1024) /* an oversized body is read and dropped up to this */
 #define SERVE_TIMEOUT 60		  /* seconds a connection may stay idle */
+#define SERVE_REQUEST_DEADLINE 30	  /* seconds from connection to the whole request in */
+#define SERVE_ANSWER_DEADLINE 1800	  /* seconds from connection to the answer all sent */
 #define SERVE_MAX_CHILDREN 16		  /* concurrent connections in --listen mode */
+#define SERVE_PENDING_MAX 64		  /* connections waiting for their peer's share */
 #define SERVE_GRACE 10			  /* seconds children get to finish after SIGTERM */
 
 void serve_check_config(const struct node *n);

@@ -83,7 +83,10 @@ class Node:
         # default (/opt/flip/data/images) is outside the test's directory
         self.config.update(FLIP_SPOOL_DIR=self.spool, FLIP_STATE_DIR=self.state,
                            FLIP_LOG_DIR=self.logdir,
-                           BASE_IMAGES_DOWNLOAD_DIR=os.path.join(self.root, "images"))
+                           BASE_IMAGES_DOWNLOAD_DIR=os.path.join(self.root, "images"),
+                           # a user every host has (the default, flip-fl, is the
+                           # package's): image copies go to its group
+                           FL_CLIENT_USER="nobody")
         for k, v in extra_config.items():
             if v is None:
                 self.config.pop(k, None)

@@ -181,11 +181,14 @@ mkdir -p /etc/flip && cp -p $T/root/etc/flip/* /etc/flip/
 state() {
     echo "== $1"
     getent passwd flip | cut -d: -f1,6,7 | sed 's/^/user /'
+    getent passwd flip-fl | cut -d: -f1,7 | sed 's/^/fluser /'
+    id -nG flip 2>/dev/null | sed 's/^/groups /'
     for p in /var/spool/flip /var/spool/flip/tmp /var/spool/flip/new /var/spool/flip/cur \
              /var/spool/flip/out /var/spool/flip/done /var/spool/flip/failed \
              /var/spool/flip/hold /var/lib/flip /var/lib/flip/deid.key /var/log/flip \
              /var/lib/flip/metrics \
-             /opt/flip/data/images /opt/flip/data/images/net-1; do
+             /opt/flip/data/images /opt/flip/data/images/net-1 \
+             /opt/flip/data/images/net-1/upload; do
         [ -e $p ] && stat -c 'path %n %a %U %G %s' $p
     done
     [ -e /var/lib/flip/deid.key ] && sha256sum /var/lib/flip/deid.key | sed 's/^/key /'
@@ -227,6 +230,10 @@ class DebMaintainerScripts(unittest.TestCase):
                 cur = states.setdefault(line[3:], {"paths": {}})
             elif cur is not None and line.startswith("user "):
                 cur["user"] = line[5:]
+            elif cur is not None and line.startswith("fluser "):
+                cur["fluser"] = line[7:]
+            elif cur is not None and line.startswith("groups "):
+                cur["groups"] = line[7:].split()
             elif cur is not None and line.startswith("path "):
                 _, path, mode, user, group, size = line.split()
                 cur["paths"][path] = (mode, user, group, int(size))
@@ -265,9 +272,16 @@ class DebMaintainerScripts(unittest.TestCase):
                                                    "failed", "hold")):
             self.assertEqual(inst["paths"].get(d, ())[:3], ("700", "flip", "flip"), d)
         self.assertEqual(inst["paths"]["/var/lib/flip/deid.key"], ("600", "flip", "flip", 32))
-        # the FL client's image folder (flip-fl check wants it to be the node user's)
+        # the FL client's image folder: the node user's (flip-fl check wants it so), in
+        # the group of the client's own user, flip-fl, which reads the copies there
         for d in ("/opt/flip/data/images", "/opt/flip/data/images/net-1"):
-            self.assertEqual(inst["paths"].get(d, ())[:3], ("750", "flip", "flip"), d)
+            self.assertEqual(inst["paths"].get(d, ())[:3], ("750", "flip", "flip-fl"), d)
+        # where training code writes what it uploads
+        self.assertEqual(inst["paths"].get("/opt/flip/data/images/net-1/upload", ())[:3],
+                         ("2770", "flip", "flip-fl"))
+        # the FL client's own user, and flip in its group (to hand it files)
+        self.assertEqual(inst.get("fluser"), "flip-fl:/usr/sbin/nologin")
+        self.assertIn("flip-fl", inst.get("groups", []))
         self.assertIn("nothing is enabled yet", p.stdout)
         self.assertEqual(inst.get("enabled"), None, "a unit was enabled at installation")
         self.assertTrue(inst.get("tracked"), "deb-systemd-helper did not record the units")

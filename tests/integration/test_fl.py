@@ -33,6 +33,7 @@ import base64
 import hashlib
 import json
 import os
+import pwd
 import shutil
 import signal
 import stat
@@ -42,6 +43,7 @@ import time
 import unittest
 
 from nodeenv import Node, read_json, verify_audit_chain, wait_for
+from users import open_traversal
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLDIR = os.path.join(os.path.dirname(HERE), "fl")
@@ -83,6 +85,8 @@ class FLTestCase(unittest.TestCase):
         self.kitdir = os.path.join(root, "fl-kit")
         self.images = os.path.join(root, "images")
         os.makedirs(os.path.join(self.images, "net-1"))
+        # the client runs as FL_CLIENT_USER (nobody, nodeenv's): it must reach its kit
+        open_traversal(root)
         self.node = Node(root, NoHub(), FL_KIT_DIR=self.kitdir, FL_KIT_SLOT=SLOT,
                          BASE_IMAGES_DOWNLOAD_DIR=self.images)
         self.live = os.path.join(self.kitdir, "net-1", "services", SLOT)
@@ -151,10 +155,16 @@ class TestInstallKit(FLTestCase):
                     env={"FL_SITE_PRIVACY_POLICY": "percentile"})
         self.assertRun(p)
         self.assertEqual(sorted(os.listdir(self.live)), ["local", "startup", "transfer"])
-        for d in ("", "startup", "local", "transfer"):
-            self.assertEqual(_mode(os.path.join(self.live, d)), 0o750, d)
+        # the FL client's user (FL_CLIENT_USER) reads the kit through its group; its
+        # workspace (the kit folder) and transfer/ are its to write
+        nobody = pwd.getpwnam("nobody").pw_gid
+        for d, mode in (("", 0o1770), ("startup", 0o750), ("local", 0o750),
+                        ("transfer", 0o2770)):
+            self.assertEqual(_mode(os.path.join(self.live, d)), mode, d)
+            self.assertEqual(os.lstat(os.path.join(self.live, d)).st_gid, nobody, d)
         s = os.path.join(self.live, "startup")
-        self.assertEqual(_mode(os.path.join(s, "client.key")), 0o600)
+        self.assertEqual(_mode(os.path.join(s, "client.key")), 0o640)
+        self.assertEqual(os.lstat(os.path.join(s, "client.key")).st_gid, nobody)
         self.assertEqual(_mode(os.path.join(s, "rootCA.pem")), 0o640)
         self.assertEqual(_mode(os.path.join(s, "signature.json")), 0o640)
         for sh in ("start.sh", "sub_start.sh", "stop_fl.sh"):
@@ -566,8 +576,10 @@ class TestSupervision(FLTestCase):
     def test_exit_status_recorded(self):
         self.install_good()
         self.assertRun(self.fl("run", env={"FAKE_EXIT": "3"}))
-        self.assertTrue(wait_for(lambda: os.path.exists(
-            os.path.join(self.node.state, "fl", "exit.json")), 5))
+        # flip-fl makes exit.json at the start; the waiter fills it when the client ends
+        exit_json = os.path.join(self.node.state, "fl", "exit.json")
+        self.assertTrue(wait_for(lambda: os.path.exists(exit_json) and
+                                 os.path.getsize(exit_json) > 0, 5))
         self.assertRun(self.fl("run", env={"FAKE_EXIT": "3"}))
         ev = self.events("fl.client.exited")
         self.assertEqual(len(ev), 1)

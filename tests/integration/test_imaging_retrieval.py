@@ -32,6 +32,7 @@ from fixture_expected import ACCESSIONS  # noqa: E402
 from nodeenv import NodeTestCase  # noqa: E402
 from orthanc import Orthanc, load_fixture  # noqa: E402
 from pg import FixtureDatabase  # noqa: E402
+from users import TwoUsers, open_traversal  # noqa: E402
 
 try:
     import pydicom  # Debian's python3-pydicom
@@ -291,6 +292,95 @@ class TestRetrieval(FixtureDatabase, NodeTestCase):
                                "struct.dcm"), "rb") as f:
             self.assertEqual(f.read(), b"rtstruct")
         self.assertEqual(self.call(url, "/download/images/net-1?resource_type=NOPE", body)[0], 404)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to make test users")
+    def test_training_code_cannot_change_the_store(self):
+        """the copies handed to the FL client are 0440, owned by the node's user with the
+        client's group: the client's uid reads them and cannot write them, even though
+        they are hard links to the store; an upload never replaces a resource it did
+        not create (a retrieved DICOM file, with exist_ok), and may replace its own"""
+        users = TwoUsers()
+        self.addCleanup(users.remove)
+        self.node.set_config(FL_CLIENT_USER=users.fl)
+        project, imaging_id = self.retrieved_project("Readonly")
+        url = self.serve()
+        sealed = self.hub.seal(project, "project_id")
+        acc = next(a for a, n in self.expected.items() if n > 1)
+        body = {"encrypted_central_hub_project_id": sealed, "accession_id": acc}
+        self.assertEqual(self.call(url, "/download/images/net-1?resource_type=DICOM", body)[0], 200)
+        open_traversal(os.path.join(self.tmp, "images"))
+        copy = sorted(glob.glob(os.path.join(self.tmp, "images", "net-1", project, acc, "scans",
+                                             "*", "resources", "DICOM", "files", "*.dcm")))[0]
+        store = [f for f in glob.glob(os.path.join(self.node.state, "imaging", imaging_id, "data",
+                                                   "*", acc, "scans", "*", "resources", "DICOM",
+                                                   "files", os.path.basename(copy)))
+                 if os.stat(f).st_ino == os.stat(copy).st_ino][0]
+        with open(store, "rb") as f:
+            original = f.read()
+        st = os.stat(copy)
+        self.assertEqual((st.st_mode & 0o7777, st.st_gid), (0o440, users.fl_pw.pw_gid))
+        self.assertEqual(st.st_uid, os.geteuid(), "owned by the node's user (flip-serve's)")
+        as_fl = users.as_user(users.fl)
+        p = subprocess.run(as_fl + ["cat", copy], capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, original)
+        for attack in ("printf EVIL > %s" % copy, "printf EVIL >> %s" % copy,
+                       "chmod u+w %s" % copy, "rm -f %s" % copy):
+            p = subprocess.run(as_fl + ["sh", "-c", attack], capture_output=True)
+            self.assertNotEqual(p.returncode, 0, attack)
+        with open(store, "rb") as f:
+            self.assertEqual(f.read(), original, "the store's file was changed")
+        # an upload naming the retrieved DICOM resource, exist_ok: refused, store intact
+        series = os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.dirname(store)))))
+        up = os.path.join(self.tmp, "images", "net-1", "upload")
+        os.makedirs(up, exist_ok=True)
+        with open(os.path.join(up, os.path.basename(store)), "wb") as f:
+            f.write(b"EVIL")
+        for res in ("DICOM", "NIFTI", "SEG"):
+            ubody = dict(body, scan_id=series, resource_id=res,
+                         files=[os.path.basename(store)], exist_ok=True)
+            status, got = self.call(url, "/upload/images/net-1", ubody, method="PUT")
+            if res == "DICOM":
+                self.assertEqual(status, 409, got)
+        with open(store, "rb") as f:
+            self.assertEqual(f.read(), original, "an upload replaced a retrieved file")
+        # what an upload created, an upload may replace (exist_ok)
+        with open(os.path.join(up, "seg.nii.gz"), "wb") as f:
+            f.write(b"one")
+        ubody = dict(body, scan_id="9002", resource_id="MYSEG", files=["seg.nii.gz"],
+                     exist_ok=True)
+        self.assertEqual(self.call(url, "/upload/images/net-1", ubody, method="PUT")[0], 200)
+        with open(os.path.join(up, "seg.nii.gz"), "wb") as f:
+            f.write(b"two")
+        self.assertEqual(self.call(url, "/upload/images/net-1", ubody, method="PUT")[0], 200)
+        self.assertEqual(self.call(url, "/upload/images/net-1", dict(ubody, exist_ok=False),
+                                   method="PUT")[0], 409)
+
+    def test_governance_deny_covers_images(self):
+        """with cohort.dataframe and cohort.accession_ids denied by the governance
+        policy, /download/images is refused too (the accession ids' decision governs
+        the images of those accessions), and so is it under a raised threshold"""
+        project, imaging_id = self.retrieved_project("Governed")
+        url = self.serve()
+        sealed = self.hub.seal(project, "project_id")
+        acc = next(a for a, n in self.expected.items() if n > 1)
+        body = {"encrypted_central_hub_project_id": sealed, "accession_id": acc}
+        pol = os.path.join(self.tmp, "policy.toml")
+        with open(pol, "w") as f:
+            for action in ("cohort.dataframe", "cohort.accession_ids"):
+                f.write('[[access.rule]]\nid = "deny-%s"\naction = "%s"\neffect = "deny"\n'
+                        'projects = ["%s"]\n' % (action, action, project))
+        os.chmod(pol, 0o600)
+        self.node.set_config(ACCESS_POLICY_FILE=pol)
+        status, got = self.call(url, "/download/images/net-1?resource_type=DICOM", body)
+        self.assertEqual((status, got), (403, {"detail": "Cohort is too small for row-level "
+                                                         "data to be released."}))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "images", "net-1", project, acc)))
+        self.node.set_config(ACCESS_POLICY_FILE=None, COHORT_QUERY_THRESHOLD="100000")
+        self.assertEqual(self.call(url, "/download/images/net-1?resource_type=DICOM", body)[0], 403)
+        self.node.set_config(COHORT_QUERY_THRESHOLD=None)
+        self.assertEqual(self.call(url, "/download/images/net-1?resource_type=DICOM", body)[0], 200)
 
     def test_purge_images_removes_unused_copies_only(self):
         """flipctl purge --images: a copy unused for IMAGE_CACHE_RETENTION_HOURS goes, one
