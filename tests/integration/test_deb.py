@@ -11,7 +11,8 @@ clean copy under build/deb/). Then:
 - `dpkg-deb -I` shows a Depends with the runtime libraries (libcurl, libpq, dcmtk,
   ...) that dpkg-shlibdeps found, and adduser for the postinst;
 - the working tree is left as it was (no debian/files, no debhelper leftovers);
-- debian/control's Build-Depends are all in packages.list, the one list;
+- debian/control's Build-Depends are all in packages.list (the node's build and run
+  list) and the package tools in packages-test.list (what make deb adds);
 - the maintainer scripts run in a private mount namespace (unshare), where /etc
   and /usr/bin are overlays and /var/spool, /var/lib, /var/log and /run are empty
   tmpfs, so nothing reaches the real system: a first configure creates the user
@@ -142,8 +143,10 @@ class DebPackage(unittest.TestCase):
 
 class DebSources(unittest.TestCase):
     def test_build_depends_are_in_packages_list(self):
-        with open(os.path.join(ROOT, "packages.list"), encoding="utf-8") as f:
-            listed = {l.split("#")[0].strip() for l in f} - {""}
+        def read(name):
+            with open(os.path.join(ROOT, name), encoding="utf-8") as f:
+                return {l.split("#")[0].strip() for l in f} - {""}
+        listed, test_listed = read("packages.list"), read("packages-test.list")
         with open(os.path.join(ROOT, "debian", "control"), encoding="utf-8") as f:
             control = f.read()
         m = re.search(r"(?ms)^Build-Depends:(.*?)^\S", control)
@@ -151,7 +154,19 @@ class DebSources(unittest.TestCase):
         missing = [d for d in wanted if d != "debhelper-compat" and d not in listed]
         self.assertEqual(missing, [])
         for tool in ("debhelper", "lintian", "dpkg-dev"):
-            self.assertIn(tool, listed)
+            self.assertIn(tool, test_listed)
+            self.assertNotIn(tool, listed)
+
+    def test_the_node_list_holds_no_test_tool_or_service(self):
+        # a trust's host gets packages.list only: nothing that listens or tests
+        def read(name):
+            with open(os.path.join(ROOT, name), encoding="utf-8") as f:
+                return {l.split("#")[0].strip() for l in f} - {""}
+        node, test = read("packages.list"), read("packages-test.list")
+        self.assertEqual(node & test, set())
+        for p in ("orthanc", "dcmtk", "postgresql", "openssh-server", "sudo", "lintian",
+                  "clang", "valgrind", "hyperfine", "debootstrap", "python3"):
+            self.assertNotIn(p, node)
 
     def test_changelog_is_at_this_version(self):
         p = run("dpkg-parsechangelog", "-l", os.path.join(ROOT, "debian", "changelog"),
@@ -180,7 +195,7 @@ state() {
     for p in /var/spool/flip /var/spool/flip/tmp /var/spool/flip/new /var/spool/flip/cur \
              /var/spool/flip/out /var/spool/flip/done /var/spool/flip/failed \
              /var/spool/flip/hold /var/lib/flip /var/lib/flip/deid.key /var/log/flip \
-             /opt/flip/data/images /opt/flip/data/images/net-1; do
+             /opt/flip/data/images /opt/flip/data/images/net-1 /opt/flip/fl-kit; do
         [ -e $p ] && stat -c 'path %n %a %U %G %s' $p
     done
     [ -e /var/lib/flip/deid.key ] && sha256sum /var/lib/flip/deid.key | sed 's/^/key /'
@@ -259,6 +274,8 @@ class DebMaintainerScripts(unittest.TestCase):
         # the FL client's image folder (flip-fl check wants it to be the node user's)
         for d in ("/opt/flip/data/images", "/opt/flip/data/images/net-1"):
             self.assertEqual(inst["paths"].get(d, ())[:3], ("750", "flip", "flip"), d)
+        # FL_KIT_DIR: the node's user's, so that it can install the FL kit there
+        self.assertEqual(inst["paths"].get("/opt/flip/fl-kit", ())[:3], ("750", "flip", "flip"))
         self.assertIn("nothing is enabled yet", p.stdout)
         self.assertEqual(inst.get("enabled"), None, "a unit was enabled at installation")
         self.assertTrue(inst.get("tracked"), "deb-systemd-helper did not record the units")
