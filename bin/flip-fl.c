@@ -29,9 +29,11 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,7 +51,8 @@ static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: flip-fl [-c FILE] COMMAND\n"
-		"  install-kit TARBALL   install the FL participant kit (checked, then switched in)\n"
+		"  install-kit TARBALL   install the FL participant kit (checked, then switched in;\n"
+		"                        as FL_KIT_DIR's owner, the node's user; - is stdin)\n"
 		"  check                 verify the kit, render local/ (resources, logging, privacy)\n"
 		"  run [--external]      check, then keep the FL client running (the timer's job);\n"
 		"                        --external: the client is its own unit, only check\n"
@@ -465,6 +468,23 @@ static int cmd_install(const char *tarball)
 	int rc, n, was_running;
 
 	fl_open(&f, 1);
+	/* The kit belongs to FL_KIT_DIR's owner (flipctl init gives it to the node's
+	 * user): installed by anyone else, root above all, its files would be that
+	 * user's, and the units (User=flip) could not read them */
+	struct stat kd;
+	if (stat(f.n.cfg.fl_kit_dir, &kd) == 0 && kd.st_uid != geteuid()) {
+		struct passwd *pw = getpwuid(kd.st_uid);
+		char owner[64];
+		if (pw != NULL)
+			snprintf(owner, sizeof(owner), "%s", pw->pw_name);
+		else
+			snprintf(owner, sizeof(owner), "#%ld", (long)kd.st_uid);
+		log_error("%s belongs to %s: install the kit as that user, e.g. "
+			  "sudo -u %s flip-fl install-kit - < %s", f.n.cfg.fl_kit_dir, owner, owner,
+			  tarball);
+		fl_close(&f);
+		return 2;
+	}
 	fl_lock(&f, 1);
 	rc = kit_stage(tarball, f.kp.services, &lim, &st, err, sizeof(err));
 	if (rc != 0) {
