@@ -280,6 +280,8 @@ class TestInstallKit(FLTestCase):
         self.assertIn("install the kit as that user", p.stderr)
         self.assertIn("install-kit - <", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.kitdir, "net-1")))
+        # and made nothing of its own on the way (the state and audit files stay the node's)
+        self.assertFalse(os.path.exists(os.path.join(self.node.state, "fl")))
         # its owner can take the tarball on standard input (from a file only root reads)
         os.chown(self.kitdir, os.geteuid(), os.getegid())
         with open(self.good, "rb") as tarball:
