@@ -13,13 +13,16 @@ make and ca-certificates, from the Debian mirror this machine's apt uses
 /var/cache/flip-node-tests/ (FLIP_FRESHROOT_CACHE overrides it) under a lock, so
 concurrent test runs share one, and is never changed after: each test copies it.
 Downloaded packages are kept in the cache's apt-archives/, bind-mounted as the
-copy's /var/cache/apt/archives, so a second run fetches nothing twice.
+copy's /var/cache/apt/archives, so a second run fetches nothing twice; apt's lock
+there is per container, so run() and Booted.sh() with apt=True hold a lock of the
+host's (apt_lock()) while a command uses it.
 
 A copy shares the network namespace of the caller (systemd-nspawn without
 --private-network); a caller that wants a private loopback-only network unshares
 one first (see test_systemd.py). Nothing is registered with systemd-machined
 (--register=no, --keep-unit): the machine running the tests may have no systemd.
 """
+import contextlib
 import fcntl
 import glob
 import os
@@ -105,6 +108,16 @@ def base(log=None):
         return BASE
 
 
+@contextlib.contextmanager
+def apt_lock():
+    """Held while a container uses the shared apt-archives/ (two containers' apt
+    would each take its own lock on it and fail on the other's)."""
+    os.makedirs(CACHE, mode=0o755, exist_ok=True)
+    with open(os.path.join(CACHE, ".apt-lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def copy(dest):
     """A private copy of the base tree at dest (replaced if there)."""
     src = base()
@@ -120,16 +133,18 @@ def remove(path):
         subprocess.run(["rm", "-rf", "--one-file-system", path], check=False)
 
 
-def run(root, command, timeout=900, env=None, binds=()):
-    """Run /bin/sh -c command in root (not booted); a CompletedProcess (text)."""
+def run(root, command, timeout=900, env=None, binds=(), apt=False):
+    """Run /bin/sh -c command in root (not booted); a CompletedProcess (text).
+    apt: the command uses apt (holds apt_lock())."""
     args = NSPAWN + ["-D", root, "--bind=%s:/var/cache/apt/archives" % ARCHIVES]
     for b in binds:
         args.append("--bind=" + b)
     for k, v in (env or {}).items():
         args.append("--setenv=%s=%s" % (k, v))
     args += ["/bin/sh", "-c", command]
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    with apt_lock() if apt else contextlib.nullcontext():
+        return subprocess.run(args, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
 
 
 class Booted:
@@ -138,7 +153,12 @@ class Booted:
 
     def __init__(self, root, name, log_path, binds=(), timeout=120):
         self.root = root
+        # CAP_NET_ADMIN: a host's systemd brings up the loopback of a unit's private
+        # network (PrivateNetwork=yes); without it every such start logs a warning.
+        # The container shares its caller's network namespace: give it one of its
+        # own (test_systemd.py does) before booting.
         args = NSPAWN + ["-b", "-D", root, "-M", name, "--console=passive",
+                         "--capability=CAP_NET_ADMIN",
                          "--bind=%s:/var/cache/apt/archives" % ARCHIVES]
         for b in binds:
             args.append("--bind=" + b)
@@ -174,17 +194,22 @@ class Booted:
         except OSError:
             return []
 
-    def sh(self, command, check=True, timeout=300, input=None):
-        """/bin/sh -c command inside the booted container, as root."""
-        p = subprocess.run(["nsenter", "-t", str(self.pid), "-a", "/usr/bin/env", "-i",
-                            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                            "LANG=C.UTF-8", "/bin/sh", "-c", command],
-                           capture_output=True, text=input is None or isinstance(input, str),
-                           timeout=timeout, input=input)
+    def sh(self, command, check=True, timeout=300, input=None, apt=False):
+        """/bin/sh -c command inside the booted container, as root (apt: holding
+        apt_lock())."""
+        with apt_lock() if apt else contextlib.nullcontext():
+            p = self._sh(command, timeout, input)
         if check and p.returncode != 0:
             raise AssertionError("in the container: %s: exit %d\n%s%s" % (
                 command, p.returncode, p.stdout, p.stderr))
         return p
+
+    def _sh(self, command, timeout, input):
+        return subprocess.run(["nsenter", "-t", str(self.pid), "-a", "/usr/bin/env", "-i",
+                            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                            "LANG=C.UTF-8", "/bin/sh", "-c", command],
+                           capture_output=True, text=input is None or isinstance(input, str),
+                           timeout=timeout, input=input)
 
     def stop(self):
         if self.proc.poll() is None:

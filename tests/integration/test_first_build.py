@@ -74,7 +74,7 @@ class FirstBuild(unittest.TestCase):
                           "2>/dev/null | grep -c 'install ok installed' || true")
         self.assertEqual(p.stdout.strip(), "0", p.stdout + p.stderr)
         p = freshroot.run(self.root, "cd /src/flip-node && make -j2 2>&1", timeout=1500,
-                          env={"DEBIAN_FRONTEND": "noninteractive"})
+                          env={"DEBIAN_FRONTEND": "noninteractive"}, apt=True)
         self.assertEqual(p.returncode, 0, "make failed on a fresh host:\n" + p.stdout[-4000:])
         programs = sorted(f[:-2] for f in os.listdir(os.path.join(ROOT, "bin")) if f.endswith(".c"))
         built = os.path.join(self.root, "src", "flip-node", "build", "bin")
