@@ -291,7 +291,10 @@ class DebMaintainerScripts(unittest.TestCase):
         self.assertNotIn("/var/lib/flip", purged)
         self.assertNotIn("/opt/flip/data/images", purged, "image copies outlive a purge")
         self.assertIn("/var/log/flip", purged, "the audit trail outlives a purge")
-        self.assertIn("kept the audit trail /var/log/flip, the user flip", p.stderr)
+        # FL_KIT_DIR, made by flipctl init, outlives a purge like any FL kit in it
+        self.assertIn("/opt/flip/fl-kit", purged)
+        self.assertIn("kept the audit trail /var/log/flip, the FL kit /opt/flip/fl-kit, "
+                      "the user flip", p.stderr)
         self.assertNotIn("deb-systemd-helper", p.stderr)
 
 
