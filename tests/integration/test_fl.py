@@ -459,7 +459,9 @@ class TestSupervision(FLTestCase):
         self.assertGreater(pid, 0)
         self.assertEqual(len(self.started()), 1)
         # detached in its own session, in the kit's startup/, output in the log
-        self.assertTrue(wait_for(lambda: "Round 1 started" in self.client_log(), 10))
+        # (the last line fakeclient prints before it waits: under load the earlier
+        # ones are not all there yet when "Round 1 started" is)
+        self.assertTrue(wait_for(lambda: "secrets in environment:" in self.client_log(), 10))
         log = self.client_log()
         self.assertIn("cwd %s" % os.path.join(self.live, "startup"), log)
         self.assertIn("secrets in environment: end", log)
@@ -586,7 +588,7 @@ class TestSupervision(FLTestCase):
         self.install_good()
         self.node.set_config(FL_CLIENT_COMMAND="%s --flower" % FAKECLIENT)
         self.assertRun(self.fl("run", env={"FAKE_JOB": "flower-job-7"}))
-        self.assertTrue(wait_for(lambda: "flower-job-7" in self.client_log(), 10))
+        self.assertTrue(wait_for(lambda: "Round 1 started" in self.client_log(), 10))
         self.assertIn("job:        flower-job-7, round 1 started", self.fl("status").stdout)
 
 
