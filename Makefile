@@ -1,7 +1,10 @@
 # flip-node - build, test, install, demo, bench.
 #
-# `make` installs missing Debian packages (packages.list), then builds every program
-# into build/bin/ with warnings as errors. `make test` builds a second tree,
+# `make` installs the missing Debian packages the node needs to build and run
+# (packages.list), then builds every program into build/bin/ with warnings as errors.
+# `make test`, `make demo`, `make bench` and `make deb` also install what they add
+# (packages-test.list). The compiler flags come from pkg-config when the first
+# compile needs them, after the packages are in (not when this file is read). `make test` builds a second tree,
 # build/test/, with the crash points of FLIP_CRASH_AT compiled in (test builds only),
 # and runs every unit and integration test. Nothing is written outside build/
 # except by `make install`.
@@ -24,12 +27,19 @@ VERSION := $(shell cat VERSION)
 SAN     ?=
 
 PKGS     := libcurl jansson openssl libpq libprotobuf-c libmicrohttpd libarchive
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# Computed once, the first time a recipe expands them (never at parse time: on a
+# fresh machine `deps` has not installed the headers yet when this file is read,
+# and a pkg-config that fails then would drop every flag). A pkg-config that fails
+# stops the build with a message rather than compiling without the flags.
+pkg_config = $(shell pkg-config $(1) $(PKGS) 2>/dev/null || echo PKG-CONFIG-FAILED)
+pkg_check  = $(if $(filter PKG-CONFIG-FAILED,$(1)),$(error pkg-config cannot find all of \
+  $(PKGS): run `make deps` (it installs packages.list)))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_config,--cflags))$(call pkg_check,$(PKG_CFLAGS))$(PKG_CFLAGS)
 # libpg_query ships no .pc file; the C++ shims (toml11, dcmtk) need libstdc++
 # dcmtk is named by hand: Debian 12's dcmtk.pc requires sndfile.pc, which is not there,
 # and a failing pkg-config would silently drop every other library's flags too
 DCMTK_LIBS := -ldcmnet -ldcmdata -loflog -lofstd
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpg_query $(DCMTK_LIBS) -lstdc++
+PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_config,--libs) -lpg_query $(DCMTK_LIBS) -lstdc++)$(call pkg_check,$(PKG_LIBS))$(PKG_LIBS)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 \
            -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wpointer-arith \
@@ -63,19 +73,31 @@ TOBJ     := $(patsubst %.c,build/test/obj/%.o,$(LIB_SRC)) $(patsubst %.cc,build/
 TBINS    := $(addprefix build/test/bin/,$(PROGRAMS))
 UNITS    := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps build test unit integration demo bench install uninstall deb provision clean lint fuzz
+.PHONY: all deps deps-test build test unit integration demo bench install uninstall deb provision clean lint fuzz
 all: deps build
 build: $(BINS)
 
-# deps - apt-get install whatever packages.list names and dpkg does not have.
-deps:
-	@missing=$$(sed -e 's/#.*//' packages.list | awk 'NF{print $$1}' | while read -r p; do \
+# deps - apt-get install whatever packages.list names and dpkg does not have: what
+# the node needs to build and run, nothing else (`make`, `make build`, `make install`).
+# deps-test - the same for packages-test.list as well: what the tests, the demo, the
+# benchmarks and the package build add (PostgreSQL, Orthanc, sshd, lintian, clang...,
+# none of which belongs on a trust's host). Both are no-ops when all are present.
+# Every compile waits for deps (order-only, so an installed package rebuilds nothing);
+# debian/rules sets FLIP_DEPS= (Build-Depends has installed them).
+FLIP_DEPS ?= deps
+deps_install = @missing=$$(sed -e 's/\#.*//' $(1) | awk 'NF{print $$1}' | while read -r p; do \
 	    dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed' || echo "$$p"; done); \
 	if [ -n "$$missing" ]; then \
-	    echo "installing Debian packages:" $$missing; \
+	    echo "installing Debian packages ($(1)):" $$missing; \
 	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	    $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
 	fi
+deps:
+	$(call deps_install,packages.list)
+deps-test: deps
+	$(call deps_install,packages-test.list)
+$(OBJ) $(TOBJ) $(BINS) $(TBINS): | $(FLIP_DEPS)
+$(UNITS): | $(if $(FLIP_DEPS),deps-test)
 
 build/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -109,17 +131,17 @@ build/test/unit/%: tests/unit/%.c build/test/libflip.a
 	$(CC) $(CFLAGS) -DFLIP_TEST_BUILD $(LDFLAGS) -o $@ $< build/test/libflip.a $(PKG_LIBS) -lcmocka
 
 # test - every unit test, then every integration test, one summary line at the end.
-test: deps $(BINS) $(TBINS) $(UNITS)
+test: deps-test $(BINS) $(TBINS) $(UNITS)
 	$(MAKE) --no-print-directory fuzz-build
 	FLIP_SAN=$(SAN) $(PYTHON) tests/run.py --units build/test/unit --bin build/test/bin --release-bin build/bin --fuzz build/fuzz
 
-unit: deps $(UNITS)
+unit: deps-test $(UNITS)
 	$(PYTHON) tests/run.py --units build/test/unit --only-units
 
-demo: deps $(BINS)
+demo: deps-test $(BINS)
 	$(PYTHON) tests/demo.py --bin build/bin
 
-bench: deps $(BINS)
+bench: deps-test $(BINS)
 	$(PYTHON) tests/bench.py --bin build/bin --out docs/benchmarks.md
 
 install: $(BINS)
@@ -151,7 +173,7 @@ uninstall:
 # error or warning fails the target (overrides, each with its reason, are in
 # debian/flip-node.lintian-overrides).
 DEB_SRC := build/deb/flip-node-$(VERSION)
-deb: deps
+deb: deps-test
 	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || { \
 	    echo "debian/changelog says $$v, VERSION says $(VERSION): add a changelog entry"; exit 1; }
 	rm -rf build/deb
@@ -199,8 +221,8 @@ FUZZ_CC      ?= clang
 FUZZ_CXX     ?= clang++
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                 -fno-omit-frame-pointer -D_GNU_SOURCE -DFLIP_TEST_BUILD -Ilib -Ijobs
-FUZZ_CFLAGS  := -std=c17 $(WARN) $(FUZZ_FLAGS) -DFLIP_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
-FUZZ_CXXFLAGS := -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter $(FUZZ_FLAGS) $(PKG_CFLAGS)
+FUZZ_CFLAGS  = -std=c17 $(WARN) $(FUZZ_FLAGS) -DFLIP_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+FUZZ_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter $(FUZZ_FLAGS) $(PKG_CFLAGS)
 FUZZ_RUN     := -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
 FUZZ_SRC_envelope := lib/envelope.c lib/b64.c
 FUZZ_SRC_payload  := lib/task.c lib/b64.c
@@ -212,7 +234,7 @@ FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS    := $(addprefix build/fuzz/fuzz_,$(FUZZ_NAMES))
 
 .PHONY: fuzz-build fuzz-smoke
-fuzz-build: deps $(FUZZ_BINS)
+fuzz-build: deps-test $(FUZZ_BINS)
 
 build/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)

@@ -34,9 +34,11 @@
 #include <openssl/crypto.h>
 #include <pwd.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,7 +56,8 @@ static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: flip-fl [-c FILE] COMMAND\n"
-		"  install-kit TARBALL   install the FL participant kit (checked, then switched in)\n"
+		"  install-kit TARBALL   install the FL participant kit (checked, then switched in;\n"
+		"                        as FL_KIT_DIR's owner, the node's user; - is stdin)\n"
 		"  check                 verify the kit, render local/ (resources, logging, privacy)\n"
 		"  run [--external]      check, then keep the FL client running (the timer's job);\n"
 		"                        --external: the client is its own unit, only check\n"
@@ -601,6 +604,37 @@ static int install_refused(struct fl *f, const char *fingerprint, const char *st
 	return 2;
 }
 
+/* install_owner_check - the kit belongs to FL_KIT_DIR's owner (flipctl init gives it to
+ * the node's user): installed by anyone else, root above all, its files would be that
+ * user's and the units (User=flip) could not read them. Checked before anything is
+ * opened or created (the state and audit files must not become root's either). */
+static int install_owner_check(const char *tarball)
+{
+	struct node n;
+	struct stat kd;
+	char err[1024];
+
+	if (node_open(&n, "flip-fl", config_path, 0, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 2;
+	}
+	int rc = 0;
+	if (stat(n.cfg.fl_kit_dir, &kd) == 0 && kd.st_uid != geteuid()) {
+		struct passwd *pw = getpwuid(kd.st_uid);
+		char owner[64];
+		if (pw != NULL)
+			snprintf(owner, sizeof(owner), "%s", pw->pw_name);
+		else
+			snprintf(owner, sizeof(owner), "#%ld", (long)kd.st_uid);
+		log_error("%s belongs to %s: install the kit as that user, e.g. "
+			  "sudo -u %s flip-fl install-kit - < %s", n.cfg.fl_kit_dir, owner, owner,
+			  tarball);
+		rc = 2;
+	}
+	node_close(&n);
+	return rc;
+}
+
 /* cmd_install - flip-fl install-kit: stage, verify, render, stop, switch, restart */
 static int cmd_install(const char *tarball)
 {
@@ -617,6 +651,8 @@ static int cmd_install(const char *tarball)
 	unsigned changed;
 	int rc, n, was_running;
 
+	if (install_owner_check(tarball) != 0)
+		return 2;
 	fl_open(&f, 1, 1);
 	fl_lock(&f, 1);
 	rc = kit_stage(tarball, f.kp.services, &lim, &st, err, sizeof(err));

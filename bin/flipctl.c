@@ -252,6 +252,17 @@ static int cmd_init(int argc, char **argv)
 			}
 		}
 	}
+	/* FL_KIT_DIR, the node's user's: flip-fl install-kit runs as that user (never as
+	 * root, whose kit the units could not read) and creates net-1/services/<slot> */
+	if ((mkdir_parents(n.cfg.fl_kit_dir) < 0 || mkdir(n.cfg.fl_kit_dir, 0750) < 0) &&
+	    errno != EEXIST) {
+		fprintf(stderr, "flipctl: cannot create %s: %s\n", n.cfg.fl_kit_dir, strerror(errno));
+		rc = 1;
+	} else if (geteuid() == 0 && lchown(n.cfg.fl_kit_dir, uid, gid) < 0) {
+		fprintf(stderr, "flipctl: cannot give %s to the node's user: %s\n", n.cfg.fl_kit_dir,
+			strerror(errno));
+		rc = 1;
+	}
 	int sfd = open(n.cfg.spool_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	for (size_t i = 0; sfd >= 0 && i < sizeof(states) / sizeof(states[0]); i++) {
 		if (durable_mkdir(sfd, states[i], 0700) < 0 ||

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -541,6 +542,25 @@ static int retrieval_project_cmp(const void *a, const void *b)
 }
 
 /* retrieval_run - see retrieval.h */
+/* retrieval_waiting - does any project have an accession queued or in processing?
+ * (With none, a missing PACS_HOST is not a problem: there is nothing to retrieve.) */
+static bool retrieval_waiting(const char *state_dir, char **ids, size_t nids)
+{
+	bool waiting = false;
+	for (size_t k = 0; k < nids && !waiting; k++) {
+		struct imaging_project *p = imaging_open(state_dir, ids[k]);
+		long total = p ? imaging_accession_count(p) : 0;
+		for (long i = 0; i < total && !waiting; i++) {
+			json_t *st = imaging_accession_read(p, i);
+			int state = imaging_state_parse(json_string_value(json_object_get(st, "state")));
+			waiting = state == IMAGING_QUEUED || state == IMAGING_PROCESSING;
+			json_decref(st);
+		}
+		imaging_close(p);
+	}
+	return waiting;
+}
+
 int retrieval_run(struct node *n, struct retrieval_stats *stats, char *err, size_t errlen)
 {
 	const struct config *cfg = &n->cfg;
@@ -553,6 +573,8 @@ int retrieval_run(struct node *n, struct retrieval_stats *stats, char *err, size
 	memset(stats, 0, sizeof(*stats));
 	if (imaging_list(cfg->state_dir, &ids, &nids) < 0 || nids == 0)
 		goto out;	/* no project: nothing to do, and no PACS needed */
+	if (cfg->pacs_host == NULL && !retrieval_waiting(cfg->state_dir, ids, nids))
+		goto out;	/* projects, but nothing left to retrieve: no PACS needed */
 	if (cfg->pacs_host == NULL) {
 		snprintf(err, errlen, "PACS_HOST is not set in the kit file: imaging projects "
 			 "wait in the queue until it is");

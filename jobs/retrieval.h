@@ -40,7 +40,8 @@
  *	3/40, 212 instances, 96 MB"), never accession numbers or patient data.
  *
  * DIAGNOSTICS
- *	RETRIEVAL_OK, RETRIEVAL_PACS_DOWN, RETRIEVAL_CONFIG (PACS_HOST unset, no
+ *	RETRIEVAL_OK (also when no accession waits, with or without PACS_HOST),
+ *	RETRIEVAL_PACS_DOWN, RETRIEVAL_CONFIG (PACS_HOST unset while one waits, no
  *	de-identification key: err says what to do), RETRIEVAL_FAILED (local storage).
  */
 #ifndef FLIP_RETRIEVAL_H

@@ -70,8 +70,12 @@ void doctor_local(struct doctor *d, const struct node *n)
 			doctor_say(d, DOCTOR_FAIL, "disk",
 				   "%s: under 5%% free (free space, or results cannot be spooled)",
 				   dirs[i]);
-		else
+		else {
 			doctor_say(d, DOCTOR_OK, "directory", "%s writable", dirs[i]);
+			if (statvfs(dirs[i], &vfs) == 0 && vfs.f_blocks)
+				doctor_say(d, DOCTOR_OK, "disk", "%s: %.0f%% free", dirs[i],
+					   100.0 * (double)vfs.f_bavail / (double)vfs.f_blocks);
+		}
 	}
 }
 

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,7 +123,9 @@ json_t *heartbeat_snapshot(struct node *n)
 	return snap;
 }
 
-/* heartbeat_previous_trust - the trust id of the last kept reply, "" when none */
+/* heartbeat_previous_trust - the trust id last announced in a program's log ("authenticated
+ * to hub as ..."), "" when none. flipctl doctor's heartbeats keep their reply too but
+ * announce nothing: the journal of flip-poll still gets the line after a doctor run. */
 static void heartbeat_previous_trust(int sfd, char *out, size_t outlen)
 {
 	char *text;
@@ -134,14 +137,15 @@ static void heartbeat_previous_trust(int sfd, char *out, size_t outlen)
 		return;
 	v = json_loadb(text, len, 0, NULL);
 	free(text);
-	const char *id = json_string_value(json_object_get(json_object_get(v, "reply"), "trust_id"));
+	const char *id = json_string_value(json_object_get(v, "announced"));
 	if (id)
 		snprintf(out, outlen, "%s", id);
 	json_decref(v);
 }
 
 /* heartbeat_keep - keep the reply for flipctl status */
-static void heartbeat_keep(int sfd, json_t *reply, const struct hub_reply *r, int fp_match)
+static void heartbeat_keep(int sfd, json_t *reply, const struct hub_reply *r, int fp_match,
+			   const char *announced)
 {
 	char ts[32];
 	time_t now = time(NULL);
@@ -154,6 +158,8 @@ static void heartbeat_keep(int sfd, json_t *reply, const struct hub_reply *r, in
 	json_t *state = json_pack("{s:s,s:O,s:s,s:f,s:i}", "received_at", ts, "reply", reply,
 				  "hub_date", r->date, "seconds", r->seconds,
 				  "fingerprint_match", fp_match);
+	if (state != NULL && announced != NULL && announced[0])
+		json_object_set_new(state, "announced", json_string(announced));
 	/* no fsync: a lost copy costs nothing, and this runs every 5 s (whole thanks to rename) */
 	if (state == NULL || durable_write_json_sync(sfd, HEARTBEAT_STATE_FILE, state, 0600, 0) < 0)
 		log_warn("cannot keep the heartbeat reply in FLIP_STATE_DIR: %s", strerror(errno));
@@ -246,7 +252,7 @@ static int heartbeat_check_reply(struct node *n, const struct hub_reply *r, char
 {
 	json_t *reply = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, NULL);
 	const char *id, *name, *fp;
-	char prev[128], ours[13];
+	char prev[128] = "", ours[13];
 	int rc = HEARTBEAT_OK, fp_match = -1;
 	int sfd = node_state_dirfd(n, NULL);
 
@@ -258,10 +264,15 @@ static int heartbeat_check_reply(struct node *n, const struct hub_reply *r, char
 	id = json_string_value(json_object_get(reply, "trust_id"));
 	name = json_string_value(json_object_get(reply, "trust_name"));
 	fp = json_string_value(json_object_get(reply, "aes_key_fingerprint"));
+	/* the operator's tool (flipctl doctor) does not take the announcement from the
+	 * programs' journal: deploy-on-prem.md runs it before the timers start */
+	bool announces = n->prog == NULL || strcmp(n->prog, "flipctl") != 0;
+	heartbeat_previous_trust(sfd, prev, sizeof(prev));
 	if (id != NULL) {
-		heartbeat_previous_trust(sfd, prev, sizeof(prev));
-		if (strcmp(prev, id) != 0)
+		if (announces && strcmp(prev, id) != 0) {
 			log_info("authenticated to hub as trust %s (%s)", name ? name : "?", id);
+			snprintf(prev, sizeof(prev), "%s", id);
+		}
 		if (n->cfg.expected_trust_id && !heartbeat_uuid_equal(id, n->cfg.expected_trust_id)) {
 			snprintf(err, errlen,
 				 "the hub answered as trust %s (%s) but EXPECTED_TRUST_ID is %s: "
@@ -281,7 +292,7 @@ static int heartbeat_check_reply(struct node *n, const struct hub_reply *r, char
 				  "the kit file is stale: install the current kit's AES_KEY_BASE64",
 				  fp, ours);
 	}
-	heartbeat_keep(sfd, reply, r, fp_match);
+	heartbeat_keep(sfd, reply, r, fp_match, prev);
 out:
 	if (sfd >= 0)
 		close(sfd);

@@ -16,7 +16,9 @@
  *	followed at once by one bodyless heartbeat, so liveness is never lost to a
  *	schema disagreement. On 200 the reply is kept in FLIP_STATE_DIR/hub.json for
  *	flipctl status; the first reply naming a trust (or a different one than last
- *	time) is logged "authenticated to hub as trust <name> (<id>)"; a trust id other
+ *	time) is logged "authenticated to hub as trust <name> (<id>)" by the first
+ *	program that gets it (never by flipctl doctor, so flip-poll's journal has the
+ *	line after deploy-on-prem.md's doctor run); a trust id other
  *	than EXPECTED_TRUST_ID is HEARTBEAT_IDENTITY; an aes_key_fingerprint other than
  *	ours is logged as an error naming both (a stale kit) and is not fatal.
  *

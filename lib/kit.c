@@ -615,7 +615,10 @@ int kit_stage(const char *tarball, const char *services_dir, const struct kit_li
 			strerror(errno));
 		goto out;
 	}
-	r->fd = open(tarball, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	/* "-": standard input, so that root can hand the node's user a kit file only root
+	 * reads (sudo -u flip flip-fl install-kit - < kit.tar.gz) */
+	r->fd = strcmp(tarball, "-") == 0 ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3)
+					  : open(tarball, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (r->fd < 0) {
 		kit_err(-1, err, errlen, "cannot open %s: %s", tarball, strerror(errno));
 		goto out;

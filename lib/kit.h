@@ -28,7 +28,8 @@
  *	transfer/. kit_paths() fills in those paths; -1 when one would not fit or
  *	slot is not a single path component.
  *
- *	kit_stage() extracts a tarball (tar, optionally gzip, bzip2, xz or zstd
+ *	kit_stage() extracts a tarball ("-": standard input, which must be a regular
+ *	file too; tar, optionally gzip, bzip2, xz or zstd
  *	compressed; libarchive reads it, this module writes every file itself,
  *	relative to directory descriptors, O_NOFOLLOW and O_EXCL) into a new folder
  *	`.new-<pid>` of services_dir, which is created if missing. Left-over

@@ -17,6 +17,7 @@
 #include "result.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,26 +291,59 @@ out:
 }
 
 /* report_run - upload what is due in out/, in seq order */
+/* report_seen - is name among the cnt names of an earlier listing? */
+static bool report_seen(char **seen, size_t cnt, const char *name)
+{
+	for (size_t i = 0; i < cnt; i++)
+		if (strcmp(seen[i], name) == 0)
+			return true;
+	return false;
+}
+
 int report_run(struct node *n, struct hub *h, struct report_stats *stats)
 {
-	char **names;
-	size_t cnt;
-	int rc = 0;
+	char **names, **seen = NULL;
+	size_t cnt, nseen = 0;
+	int rc = 0, fresh = 1;
 
 	memset(stats, 0, sizeof(*stats));
-	if (spool_list(&n->sp, SPOOL_OUT, &names, &cnt) < 0) {
-		log_error("cannot list %s/out: %s", n->cfg.spool_dir, strerror(errno));
-		return 1;
-	}
-	for (size_t i = 0; i < cnt && rc == 0; i++) {
-		struct job job;
+	/* Pass after pass until a listing shows no job the run has not looked at yet:
+	 * a result that lands in out/ while this run uploads (flip-report.path does not
+	 * start a second run then) goes now, not at the next timer run 30 s later.
+	 * Each job is looked at once per run; a burst ends when the spool is quiet. */
+	for (int pass = 0; rc == 0 && fresh && pass < 1000; pass++) {
+		if (spool_list(&n->sp, SPOOL_OUT, &names, &cnt) < 0) {
+			log_error("cannot list %s/out: %s", n->cfg.spool_dir, strerror(errno));
+			rc = 1;
+			break;
+		}
+		char **grown = realloc(seen, (nseen + cnt + 1) * sizeof(*seen));
+		if (grown == NULL) {
+			spool_list_free(names, cnt);
+			rc = 1;
+			break;
+		}
+		seen = grown;
+		fresh = 0;
+		size_t before = nseen;
+		for (size_t i = 0; i < cnt && rc == 0; i++) {
+			struct job job;
 
-		if (spool_job_open(&n->sp, SPOOL_OUT, names[i], &job) < 0)
-			continue;	/* moved by someone else (flipctl) since the listing */
-		if (spool_job_claim(&job) == 1)
-			rc = report_job(n, h, &job, stats);
-		spool_job_close(&job);
+			if (report_seen(seen, before, names[i]))
+				continue;	/* looked at in an earlier pass of this run */
+			fresh = 1;
+			if ((seen[nseen] = strdup(names[i])) != NULL)
+				nseen++;
+			if (spool_job_open(&n->sp, SPOOL_OUT, names[i], &job) < 0)
+				continue;	/* moved by someone else (flipctl) since the listing */
+			if (spool_job_claim(&job) == 1)
+				rc = report_job(n, h, &job, stats);
+			spool_job_close(&job);
+		}
+		spool_list_free(names, cnt);
 	}
-	spool_list_free(names, cnt);
+	for (size_t i = 0; i < nseen; i++)
+		free(seen[i]);
+	free(seen);
 	return rc;
 }

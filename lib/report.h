@@ -9,7 +9,8 @@
  *	double report_backoff(int attempts, double unit_random);
  *
  * DESCRIPTION
- *	report_run() walks out/ in seq order. For each job that is due (state.json's
+ *	report_run() walks out/ in seq order, then lists out/ again and walks the jobs
+ *	that arrived meanwhile, until a listing shows none. For each job that is due (state.json's
  *	next_attempt_at has passed): when it has a cohort.json not yet accepted, POST
  *	/cohort/results first; then POST /tasks/{id}/result with result.json as is.
  *	  200			the job moves to done/;

@@ -277,6 +277,7 @@ def node_kit(tmp, name, hub, *extra):
                 f.write(f"{k}={v}\n")
         for d in ("spool", "state", "log"):
             f.write(f"FLIP_{d.upper()}_DIR={tmp}/{name}-{d}\n")
+        f.write(f"FL_KIT_DIR={tmp}/{name}-fl-kit\n")   # flipctl init makes it
         f.write("TRUST_INTERNAL_SERVICE_KEY=bench-key\n")
     os.chmod(kit, 0o600)
     return kit

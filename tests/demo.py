@@ -69,6 +69,7 @@ def main():
             f.write("TRUST_INTERNAL_SERVICE_KEY=demo-internal-key\n")
             for d in ("spool", "state", "log"):
                 f.write(f"FLIP_{d.upper()}_DIR={os.path.join(tmp, d)}\n")
+            f.write(f"FL_KIT_DIR={os.path.join(tmp, 'fl-kit')}\n")   # flipctl init makes it
         os.chmod(kit, 0o600)
         print(f"hub emulator on {hub.url}, node files in {tmp}\n")
 

@@ -79,14 +79,15 @@ class Node:
         self.logdir = os.path.join(self.root, "log")
         self.kit = os.path.join(self.root, "flip.env")
         self.config = dict(hub.env())
-        # images too: flipctl init creates BASE_IMAGES_DOWNLOAD_DIR/net-1, and the
-        # default (/opt/flip/data/images) is outside the test's directory
+        # images and the FL kit too: flipctl init creates BASE_IMAGES_DOWNLOAD_DIR/net-1
+        # and FL_KIT_DIR, and their defaults (/opt/flip/...) are outside the test's directory
         self.config.update(FLIP_SPOOL_DIR=self.spool, FLIP_STATE_DIR=self.state,
                            FLIP_LOG_DIR=self.logdir,
                            BASE_IMAGES_DOWNLOAD_DIR=os.path.join(self.root, "images"),
                            # a user every host has (the default, flip-fl, is the
                            # package's): image copies go to its group
-                           FL_CLIENT_USER="nobody")
+                           FL_CLIENT_USER="nobody",
+                           FL_KIT_DIR=os.path.join(self.root, "fl-kit"))
         for k, v in extra_config.items():
             if v is None:
                 self.config.pop(k, None)

@@ -11,7 +11,8 @@ clean copy under build/deb/). Then:
 - `dpkg-deb -I` shows a Depends with the runtime libraries (libcurl, libpq, dcmtk,
   ...) that dpkg-shlibdeps found, and adduser for the postinst;
 - the working tree is left as it was (no debian/files, no debhelper leftovers);
-- debian/control's Build-Depends are all in packages.list, the one list;
+- debian/control's Build-Depends are all in packages.list (the node's build and run
+  list) and the package tools in packages-test.list (what make deb adds);
 - the maintainer scripts run in a private mount namespace (unshare), where /etc
   and /usr/bin are overlays and /var/spool, /var/lib, /var/log and /run are empty
   tmpfs, so nothing reaches the real system: a first configure creates the user
@@ -146,8 +147,10 @@ class DebPackage(unittest.TestCase):
 
 class DebSources(unittest.TestCase):
     def test_build_depends_are_in_packages_list(self):
-        with open(os.path.join(ROOT, "packages.list"), encoding="utf-8") as f:
-            listed = {l.split("#")[0].strip() for l in f} - {""}
+        def read(name):
+            with open(os.path.join(ROOT, name), encoding="utf-8") as f:
+                return {l.split("#")[0].strip() for l in f} - {""}
+        listed, test_listed = read("packages.list"), read("packages-test.list")
         with open(os.path.join(ROOT, "debian", "control"), encoding="utf-8") as f:
             control = f.read()
         m = re.search(r"(?ms)^Build-Depends:(.*?)^\S", control)
@@ -155,7 +158,19 @@ class DebSources(unittest.TestCase):
         missing = [d for d in wanted if d != "debhelper-compat" and d not in listed]
         self.assertEqual(missing, [])
         for tool in ("debhelper", "lintian", "dpkg-dev"):
-            self.assertIn(tool, listed)
+            self.assertIn(tool, test_listed)
+            self.assertNotIn(tool, listed)
+
+    def test_the_node_list_holds_no_test_tool_or_service(self):
+        # a trust's host gets packages.list only: nothing that listens or tests
+        def read(name):
+            with open(os.path.join(ROOT, name), encoding="utf-8") as f:
+                return {l.split("#")[0].strip() for l in f} - {""}
+        node, test = read("packages.list"), read("packages-test.list")
+        self.assertEqual(node & test, set())
+        for p in ("orthanc", "dcmtk", "postgresql", "openssh-server", "sudo", "lintian",
+                  "clang", "valgrind", "hyperfine", "debootstrap", "python3"):
+            self.assertNotIn(p, node)
 
     def test_changelog_is_at_this_version(self):
         p = run("dpkg-parsechangelog", "-l", os.path.join(ROOT, "debian", "changelog"),
@@ -188,7 +203,7 @@ state() {
              /var/spool/flip/hold /var/lib/flip /var/lib/flip/deid.key /var/log/flip \
              /var/lib/flip/metrics \
              /opt/flip/data/images /opt/flip/data/images/net-1 \
-             /opt/flip/data/images/net-1/upload; do
+             /opt/flip/data/images/net-1/upload /opt/flip/fl-kit; do
         [ -e $p ] && stat -c 'path %n %a %U %G %s' $p
     done
     [ -e /var/lib/flip/deid.key ] && sha256sum /var/lib/flip/deid.key | sed 's/^/key /'
@@ -282,6 +297,8 @@ class DebMaintainerScripts(unittest.TestCase):
         # the FL client's own user, and flip in its group (to hand it files)
         self.assertEqual(inst.get("fluser"), "flip-fl:/usr/sbin/nologin")
         self.assertIn("flip-fl", inst.get("groups", []))
+        # FL_KIT_DIR: the node's user's, so that it can install the FL kit there
+        self.assertEqual(inst["paths"].get("/opt/flip/fl-kit", ())[:3], ("750", "flip", "flip"))
         self.assertIn("nothing is enabled yet", p.stdout)
         self.assertEqual(inst.get("enabled"), None, "a unit was enabled at installation")
         self.assertTrue(inst.get("tracked"), "deb-systemd-helper did not record the units")
@@ -297,7 +314,10 @@ class DebMaintainerScripts(unittest.TestCase):
         self.assertNotIn("/var/lib/flip", purged)
         self.assertNotIn("/opt/flip/data/images", purged, "image copies outlive a purge")
         self.assertIn("/var/log/flip", purged, "the audit trail outlives a purge")
-        self.assertIn("kept the audit trail /var/log/flip, the user flip", p.stderr)
+        # FL_KIT_DIR, made by flipctl init, outlives a purge like any FL kit in it
+        self.assertIn("/opt/flip/fl-kit", purged)
+        self.assertIn("kept the audit trail /var/log/flip, the FL kit /opt/flip/fl-kit, "
+                      "the user flip", p.stderr)
         self.assertNotIn("deb-systemd-helper", p.stderr)
 
 

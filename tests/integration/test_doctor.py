@@ -104,10 +104,11 @@ class TestDoctor(NodeTestCase):
         self.install(self.good_kit)
         lines = self.doctor(0)
         self.assertEqual(self.verdicts(lines, "hub-tls"), ["--"])   # loopback http
-        for check in ("config", "directory", "hub", "aes-key", "omop", "omop-role",
+        for check in ("config", "directory", "disk", "hub", "aes-key", "omop", "omop-role",
                       "omop-schema", "omop-vocab", "pacs", "fl-kit", "fl-server"):
             self.assertIn(check, lines, lines)
             self.assertEqual(set(self.verdicts(lines, check)), {"ok"}, (check, lines[check]))
+        self.assertRegex(self.text(lines, "disk"), r"% free")   # deploy-on-prem.md step 5
         self.assertIn("read-only", self.text(lines, "omop-role"))
         self.assertIn("C-ECHO to %s@" % self.pacs.aet, self.text(lines, "pacs"))
         self.assertIn("slot %s verified" % SLOT, self.text(lines, "fl-kit"))

@@ -35,6 +35,7 @@ import json
 import os
 import pwd
 import shutil
+import subprocess
 import signal
 import stat
 import sys
@@ -326,6 +327,33 @@ class TestInstallKit(FLTestCase):
         self.assertIn("not a tar archive", p.stderr)
         p = self.fl("install-kit", os.path.join(self.tmp, "missing.tgz"))
         self.assertRun(p, 1)
+
+    def test_only_the_kit_folders_owner_installs_from_stdin_too(self):
+        # a .deb host: FL_KIT_DIR is the node's user's (flipctl init), and a kit
+        # installed by root would be root's, which the units cannot read
+        os.makedirs(self.kitdir)
+        os.chown(self.kitdir, 65534, 65534)
+        p = self.fl("install-kit", self.good)
+        self.assertRun(p, 2)
+        self.assertIn("install the kit as that user", p.stderr)
+        self.assertIn("install-kit - <", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.kitdir, "net-1")))
+        # and made nothing of its own on the way (the state and audit files stay the node's)
+        self.assertFalse(os.path.exists(os.path.join(self.node.state, "fl")))
+        # its owner can take the tarball on standard input (from a file only root reads)
+        os.chown(self.kitdir, os.geteuid(), os.getegid())
+        with open(self.good, "rb") as tarball:
+            p = subprocess.run([os.path.join(os.environ["FLIP_BIN"], "flip-fl"), "-c",
+                                self.node.kit, "install-kit", "-"], stdin=tarball,
+                               capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(os.path.exists(os.path.join(self.live, "startup", "fed_client.json")))
+        # a pipe is not a tarball it can hash and check as one file: refused
+        with open(self.good, "rb") as tarball:
+            p = subprocess.run([os.path.join(os.environ["FLIP_BIN"], "flip-fl"), "-c",
+                                self.node.kit, "install-kit", "-"], input=tarball.read(),
+                               capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 2, p.stderr)
 
     def test_slot_must_be_configured(self):
         self.node.set_config(FL_KIT_SLOT=None)

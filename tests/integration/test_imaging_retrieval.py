@@ -236,6 +236,25 @@ class TestRetrieval(FixtureDatabase, NodeTestCase):
         self.assertRun(self.node.run("flip-exec", "imaging", timeout=600))
         return project, imaging_id
 
+    def test_no_pacs_needed_while_nothing_waits(self):
+        # the timer runs flip-exec imaging every 30 s: with every accession done and
+        # PACS_HOST unset it must not fail (exit 2 left the unit failed each time)
+        self.retrieved_project("Idle")
+        self.node.set_config(PACS_HOST=None)
+        self.assertRun(self.node.run("flip-exec", "imaging"))
+        # an accession waiting with no PACS configured is a configuration error
+        p = payloads.make("persist_cohort", trust_id=self.hub.trust_id)
+        project = str(uuid.uuid4())
+        p.update(project_id=project, query=ACC_SQL)
+        self.add("persist_cohort", p)
+        p = payloads.make("create_imaging", trust_id=self.hub.trust_id)
+        p.update(project_id=project, query=None, project_name="Waiting")
+        self.add("create_imaging", p)
+        self.run_all()
+        q = self.node.run("flip-exec", "imaging")
+        self.assertRun(q, 2)
+        self.assertIn("PACS_HOST is not set", q.stderr)
+
     def test_download_and_upload_images_for_fl_training(self):
         project, imaging_id = self.retrieved_project("Handoff")
         url = self.serve()

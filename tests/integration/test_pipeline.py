@@ -181,6 +181,16 @@ class TestHeartbeat(NodeTestCase):
         p = self.node.poll()
         self.assertIn("authenticated to hub as trust Trust_2", p.stderr)
 
+    def test_authenticated_logged_by_poll_after_doctor(self):
+        # deploy-on-prem.md: doctor (step 5) heartbeats before the timers start, and
+        # flip-poll's journal must still show the line step 7 tells the operator to see
+        self.node.flipctl("doctor")
+        self.assertTrue(os.path.exists(os.path.join(self.node.state, "hub.json")))
+        p = self.node.poll()
+        self.assertRun(p)
+        self.assertIn("authenticated to hub as trust Trust_1 (%s)" % self.hub.trust_id,
+                      p.stderr)
+
 
 class TestIdentity(NodeTestCase):
 
@@ -428,6 +438,29 @@ class TestLoopAndLocks(NodeTestCase):
                 first.wait()
         self.assertEqual(first.returncode, 0, err)
         self.assertExactlyOnce([tid])
+        self.assertSpoolSettled()
+
+    def test_report_takes_a_result_that_lands_while_it_runs(self):
+        # flip-report.path does not start a second run while one is active: the run
+        # itself must look at out/ again, or the result waits for the 30 s timer
+        first_id = self.add("delete_imaging")
+        self.assertRun(self.node.poll("--no-snapshot"))
+        self.assertRun(self.node.exec())
+        second_id = self.add("delete_imaging")
+        self.assertRun(self.node.poll("--no-snapshot"))
+        self.hub.fault(path="/api/tasks/", kind="slow", delay=3)
+        report = self.node.popen("flip-report")
+        try:
+            self.assertTrue(wait_for(lambda: self.result_requests(), 5))
+            self.assertRun(self.node.exec())        # the second result lands in out/ now
+            self.assertEqual(self.node.task_ids("out"), [first_id, second_id])
+            _out, err = report.communicate(timeout=30)
+        finally:
+            if report.poll() is None:
+                report.kill()
+                report.wait()
+        self.assertEqual(report.returncode, 0, err)
+        self.assertExactlyOnce([first_id, second_id])
         self.assertSpoolSettled()
 
 
