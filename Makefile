@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # flip-node - build, test, install, demo, bench.
 #
 # `make` installs the missing Debian packages the node needs to build and run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * flip-exec - run spooled jobs through their handlers, in the hub's order.
  *

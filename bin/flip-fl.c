@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * flip-fl - install and check the FL participant kit, keep the vendor FL client running.
  *

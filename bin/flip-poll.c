@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * flip-poll - heartbeat to the FLIP hub, fetch pending tasks, spool them durably.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * flip-serve - the FL client's data endpoints over HTTP, one connection per process.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * flipctl - the operator's tool: status, jobs, audit trail, set-up checks.
  *

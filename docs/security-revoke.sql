@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- security-revoke.sql - take EXECUTE on risky functions away from PUBLIC in the OMOP
 -- database, as defence in depth behind flip-node's SQL guard (docs/security.md).
 --

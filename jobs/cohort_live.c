@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cohort_live - a frozen membership applied to live OMOP (see cohort_live.h).
  *

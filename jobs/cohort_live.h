@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cohort_live - a frozen membership applied to live OMOP (docs/design/data-access.md,
  * "Snapshots: membership, frozen once").

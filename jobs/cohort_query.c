@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cohort_query - the statistics of a researcher's cohort, live from OMOP.
  *

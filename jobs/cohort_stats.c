@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cohort_stats - cohort statistics computed inside PostgreSQL (see cohort_stats.h).
  *

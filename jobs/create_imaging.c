@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * create_imaging - create the imaging project and queue retrieval of its studies.
  *

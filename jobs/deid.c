@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * deid - de-identify one DICOM instance (see deid.h for the contract).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * deid - de-identify one DICOM instance: FLIP's rules plus DICOM PS3.15 Annex E.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * delete_imaging - delete an imaging project and what was queued for it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * get_imaging_status - the five counts of an imaging project's accessions.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * handoff - imaging studies handed to FL training code, and its results taken back.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * imaging_store - the native imaging project store, FLIP_STATE_DIR/imaging/
  * (docs/design/imaging.md).

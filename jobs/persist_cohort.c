@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * persist_cohort - freeze the approved cohort's membership, once per project.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * reimport_studies - queue an imaging project's failed and never-queued studies again.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * retrieval - the imaging retrieval worker (see retrieval.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sqlguard - validate and rewrite the researcher's cohort SQL (see sqlguard.h).
  *

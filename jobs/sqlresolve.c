@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sqlresolve - names against the OMOP catalog, and subject lineage (see sqlresolve.h).
  *

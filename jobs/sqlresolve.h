@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sqlresolve - the SQL guard's second stage: names against the OMOP catalog, and
  * where the cohort's subjects come from (docs/design/data-access.md, "Validating the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * update_user_profile - record an imaging user's enabled flag.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * audit - the tamper-evident audit trail (see audit.h for the contract).
  *

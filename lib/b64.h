@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * b64 - strict base64 on OpenSSL's codec.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bundle - the support tarball (see bundle.h for the contract).
  *

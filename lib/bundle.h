@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bundle - the support tarball of `flipctl bundle` (docs/design/operations.md), safe to mail.
  *

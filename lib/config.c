@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config - the node's configuration: FLIP's kit file plus environment overrides
  * (see config.h for the contract).

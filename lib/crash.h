@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * crash - named crash points for fault-injection tests (test builds only).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dicom - the extern "C" shim over dcmtk (see dicom.h for the contract).
  *

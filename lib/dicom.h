@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dicom - the node's only door to DICOM: an extern "C" shim over dcmtk 3.6.
  *

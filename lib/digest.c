@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * digest - SHA-256 fingerprints (see digest.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * digest - the SHA-256 fingerprints flip-node logs and sends instead of secrets.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * doctor - the set-up checks of `flipctl doctor` (see doctor.h for the contract).
  *

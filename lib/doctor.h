@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * doctor - the set-up checks of `flipctl doctor`, one line each (docs/design/operations.md).
  *

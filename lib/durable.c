@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * durable - write-fsync-rename files and capped reads (see durable.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * envelope - FLIP's AES-256-GCM payload envelope (docs/design/hub-protocol.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * flclient - keep the vendor FL client running (see flclient.h for the contract).
  *

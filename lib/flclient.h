@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * flclient - keep the vendor FL client (NVFLARE, Flower) running, from a 30 s timer.
  *

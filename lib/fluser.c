@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fluser - the FL client's own user (see fluser.h for the contract).
  *

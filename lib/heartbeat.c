@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * heartbeat - liveness and identity against the hub (see heartbeat.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * heartbeat - tell the hub this trust is alive, and check who the hub says we are.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hub - the HTTPS client for the FLIP Central Hub, on libcurl.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ident - the one validator for identifiers that become paths (see ident.h).
  */

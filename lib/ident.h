@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ident - the one validator for every identifier that becomes part of a path.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * intake - fetch pending tasks and spool them durably (see intake.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * intake - fetch pending tasks from the hub and spool every one durably.
  *

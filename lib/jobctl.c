@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jobctl - the operator's actions on spooled jobs (see jobctl.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kit - the FL participant kit (see kit.h for the contract).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * log - one line per event on stderr (see log.h for the contract).
  *

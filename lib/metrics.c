@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics - node_exporter textfile metrics (see metrics.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics - node_exporter textfile metrics, FLIP_STATE_DIR/metrics/<prog>.prom.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * node - what every flip-node program opens at start: config, log level, spool, audit.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * omop - read-only access to the OMOP database on libpq (see omop.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * omop - the connection to the trust's OMOP database on libpq, read-only.
  *

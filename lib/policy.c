@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * policy - the trust's governance policy: loader and decision table (see policy.h
  * for the contract, docs/design/data-access.md for the rules).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * policy - the trust's governance policy (ACCESS_POLICY_FILE): loader and decision table.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * privacy - the site privacy policy of the FL client: settings, refusals, privacy.json.
  *

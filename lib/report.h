@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * report - upload spooled results to the hub, exactly once, in order.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * result - the task result bodies the hub takes (see result.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * result - the task result as the hub takes it
  * (docs/design/hub-protocol.md, "Reporting a result").

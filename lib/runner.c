@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * runner - run spooled jobs through their handlers (see runner.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * runner - claim spooled jobs in the hub's order, run their handlers, spool results.
  *

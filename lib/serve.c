@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * serve - flip-serve's HTTP side (see serve.h for the contract).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * serve - flip-serve's HTTP side: the FL client's data endpoints, one connection at a time.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * snapshot - frozen cohort memberships (see snapshot.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * spool - the atomic spool directory (see spool.h for the contract).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * status - local facts for flipctl status and ls (see status.h).
  */

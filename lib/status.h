@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * status - what flipctl status shows, collected once as JSON.
  *

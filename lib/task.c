@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * task - the seven task types and their payload schemas (see task.h for the contract).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * toml - read a TOML file into a jansson tree (see toml.h for the contract).
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """bench - flip-node's benchmarks, each a ratio against a reference run in the same
 invocation on the same data (docs/design/quality.md). Prints a table and writes it, with the
 machine it ran on, to --out (docs/benchmarks.md). Never fails the build.

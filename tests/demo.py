@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """demo - run flip-node's main job once against throwaway services and show the result.
 
 `make demo` runs this with the release build. It starts the hub emulator on a free

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """run - run every flip-node test and print one summary line.
 
 Unit tests are the cmocka programs in --units (one per module); integration tests

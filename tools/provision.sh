@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # provision.sh - install and start flip-node on a trust's host over SSH, from the
 # operator's workstation (`make provision`, which builds the package first).
 #

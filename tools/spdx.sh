@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # spdx.sh - give every source file of the tree its licence identifier.
 #
 # SYNOPSIS
@@ -48,10 +49,10 @@ rule() {
 	case "$1" in
 	tests/fuzz/corpus/*|*.json|*.md|LICENSE|NOTICE|VERSION) echo skip; return ;;
 	debian/changelog|debian/copyright|debian/source/format) echo skip; return ;;
-	*.c|*.h|*.cc) echo c; return ;;
+	*.c|*.h|*.cc|*.inc) echo c; return ;;
 	*.sql) echo sql; return ;;
 	*.7|*.8) echo roff; return ;;
-	*.py|*.sh|Makefile|*.service|*.timer|*.path|*.socket|*.cron) echo hash; return ;;
+	*.py|*.sh|*.yml|Makefile|*.service|*.timer|*.path|*.socket|*.cron) echo hash; return ;;
 	*.list|*.env.example|.gitignore|debian/rules|debian/control) echo hash; return ;;
 	debian/*.docs|debian/*.lintian-overrides) echo hash; return ;;
 	debian/*.postinst|debian/*.postrm|debian/*.prerm|debian/*.preinst) echo hash; return ;;

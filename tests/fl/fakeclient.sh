@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # fakeclient.sh - a stand-in for the NVFLARE client in flip-fl's tests.
 #
 # Prints the lines flip-fl's status looks for in the client's log (a job

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # hostile.sh - training code that tries what it must not (tests/integration/test_training_code.py).
 #
 # Run by flip-fl as the FL client (FL_CLIENT_COMMAND), it tries to read the node's

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """makekit - FL participant kits for the tests, made the way NVFLARE provisions one.
 
     makekit.py OUT.tar.gz --slot Trust_2 [--client-cmd PATH] [--tamper KIND ...]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_deid - libFuzzer target for the DICOM de-identifier on mutated instances.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_envelope - libFuzzer target for the envelope decoder and strict base64.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_sqlattack - libFuzzer target: hostile cohort queries (the seeds are
  * tests/integration/attacks.json's, one a file) mutated and run through both

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_sqlguard - libFuzzer target for the SQL guard: any byte string, made
  * NUL-terminated, through sqlguard_check. What it accepts must come back

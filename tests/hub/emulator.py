@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """A test double of the FLIP Central Hub, for flip-node's integration tests.
 
 Contract (what this program promises; docs/design/hub-protocol.md is the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Start the hub emulator (emulator.py beside this file) and drive its control API.
 
 Integration tests put tests/hub on sys.path and do:

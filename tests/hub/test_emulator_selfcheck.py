@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Self-check of the hub emulator: start it, drive every control call, check every
 hub answer with urllib.  No C code is involved.
 

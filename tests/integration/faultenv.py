@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """faultenv - the parts of a hospital network the fault tests put between node and hub.
 
     from faultenv import Certs, Front, Proxy, free_port

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """freshroot - a fresh Debian 12 root filesystem for the tests that play a new trust host.
 
     import freshroot

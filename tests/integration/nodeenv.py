@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """nodeenv - run flip-node's programs against the hub emulator, and look at the result.
 
     from nodeenv import Node, NodeTestCase

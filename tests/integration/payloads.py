@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """payloads - a factory of valid task payloads, one per task type (lib/task.h).
 
     import payloads

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_bundle - `flipctl bundle`, the support tarball an operator mails to a third party.
 
 - After every task type has run through poll, exec and report, the bundle is a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_cohort - cohort_query and persist_cohort end to end against a real PostgreSQL.
 
 One throwaway cluster per class (tests/omop/pg.py) loaded with the hand-made fixture

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_config - the kit file: refusals at start-up and the environment override.
 
 Each refusal must be exit 2 with a message naming the key (or the file and the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_deb - `make deb`: the Debian package builds, is lintian clean and complete, and
 its maintainer scripts do what debian/ says, without installing it on this machine.
 

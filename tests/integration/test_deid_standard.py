@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_deid_standard - every row of PS3.15 Table E.1-1, through a real Orthanc and back.
 
 For every row of the standard's table (data/ps3.15-e1-1.json) an attribute with a

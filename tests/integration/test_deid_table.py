@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_deid_table - the rule table and its documentation cannot drift from the standard.
 
 jobs/deid_table.inc (the de-identifier's rule table) and the table part of

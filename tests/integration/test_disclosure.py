@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_disclosure - disclosure control against a hostile researcher, end to end.
 
 Everything here goes the real way: hub emulator -> flip-poll -> flip-exec (guard,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_docs - the manual pages: clean under groff and mandoc, complete, installed.
 
 docs/man/ holds one section 8 page per program (bin/<prog>.c -> docs/man/<prog>.8)

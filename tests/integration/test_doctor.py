@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_doctor - `flipctl doctor` against real services, healthy and broken.
 
 One class holds a throwaway PostgreSQL with the OMOP fixture and FLIP's read-only

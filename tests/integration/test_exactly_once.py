@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_exactly_once - every task gets exactly one accepted result, whatever happens.
 
 The hub has no acknowledgement call: fetching claims, and a second result for a task

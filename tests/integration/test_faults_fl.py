@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_faults_fl - an FL client that crash-loops, under flip-fl's supervision.
 
 The vendor client (tests/fl/fakeclient.sh with FAKE_EXIT=3: it exits at once with

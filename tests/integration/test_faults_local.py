@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_faults_local - faults of the node's own host: a full disk and a wrong clock.
 
 Disk: the node's spool, state and log directories live on a 4 MiB tmpfs this test

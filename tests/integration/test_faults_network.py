@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_faults_network - what a hospital network does between the node and the hub.
 
 The hub emulator stands behind real components started here on loopback: Debian's

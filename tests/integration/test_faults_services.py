@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_faults_services - the hospital's own services failing under a running job.
 
 Database: a throwaway PostgreSQL (tests/omop/pg.py) is restarted while flip-exec's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_first_build - `make` on a fresh Debian 12 machine works the first time, and
 installs only what the node needs.
 

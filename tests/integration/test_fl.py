@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_fl - flip-fl: the FL kit installed and checked, the client kept running.
 
 Kits come from tests/fl/makekit.py (made as NVFLARE provisions them, signed by

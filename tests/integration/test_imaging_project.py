@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_imaging_project - the imaging project handlers on the native store.
 
 create_imaging (from the frozen snapshot, or live under the threshold), its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_imaging_retrieval - imaging projects retrieved end to end from a real Orthanc.
 
 A throwaway Orthanc (tests/pacs/orthanc.py) holds real DICOM sample files relabelled

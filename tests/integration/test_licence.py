@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_licence - the tree is Apache-2.0, and says so everywhere it should.
 
 Checks that:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_memcheck - the programs' ordinary runs under valgrind's memcheck.
 
 Each test runs one program the way the timers do, against the real services

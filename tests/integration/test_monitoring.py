@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_monitoring - the node's metrics as a real node_exporter reads them; alert rules; dashboard.
 
 A round of every task type goes through the hub emulator against a throwaway

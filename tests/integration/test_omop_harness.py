@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_omop_harness - run tests/omop/test_pg_harness.py under tests/run.py.
 
 The tests live beside the harness they check (tests/omop/); tests/run.py only runs

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_pacs - the DICOM shim against a real Orthanc, and the Orthanc harness itself.
 
 One throwaway Orthanc (tests/pacs/orthanc.py) is started for the class, loaded with

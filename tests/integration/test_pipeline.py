@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_pipeline - flip-poll, flip-exec and flip-report end to end against the hub emulator.
 
 What the hub sees when everything works: one task of each of the seven types goes

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_provision - `make provision` (tools/provision.sh): the package and the kit go
 over SSH to a trust's host, are installed, checked and enabled, for real, against a
 real sshd, without touching this machine.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_security - what the node does with hostile or broken input, and with its secrets.
 
 - Payloads that cannot be opened or validated (garbage, bad base64, unknown kid, a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_serve - flip-serve, the FL client's data endpoints, end to end.
 
 One class holds the expensive parts once: a throwaway PostgreSQL (tests/omop/pg.py)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_systemd - the .deb under a real systemd: Debian 12 booted in systemd-nspawn,
 docs/deploy-on-prem.md followed as written, a round trip through every unit.
 

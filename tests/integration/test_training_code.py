@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_training_code - the FL client's training code and other local users as attackers.
 
 The training code the FL client runs is not the trust's code. These tests play it

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """users - real test users for the attacks whose defence is the kernel's (uids, modes).
 
     users = TwoUsers()          # flipt-n<pid> (the node's user), flipt-f<pid> (the FL

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- cdm54.sql - the OMOP CDM 5.4 tables flip-node's tests need, in schema omop.
 --
 -- Loaded by tests/omop/pg.py (Postgres.setup_omop) as the cluster's superuser into

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- fixture.sql - a small hand-made OMOP data set: 40 persons, for the statistics tests.
 --
 -- Loaded after cdm54.sql by tests/omop/pg.py (Postgres.setup_omop). The expected

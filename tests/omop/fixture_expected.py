@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """fixture_expected - what cohort_query must answer for named queries over fixture.sql.
 
 Written by hand from fixture.sql (whose header explains the design), not computed by

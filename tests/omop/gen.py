@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """gen - a deterministic OMOP data set of N persons, as SQL, for tests and benchmarks.
 
     tests/omop/gen N            print the SQL to stdout

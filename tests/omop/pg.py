@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """pg - a throwaway PostgreSQL 15 cluster for one test, with the OMOP database FLIP uses.
 
     from pg import Postgres

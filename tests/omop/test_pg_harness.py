@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """test_pg_harness - the throwaway PostgreSQL, the OMOP fixture and the generator.
 
 Starts a cluster with tests/omop/pg.py, loads cdm54.sql + fixture.sql, and checks:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """orthanc - a throwaway Orthanc PACS for one test, loaded with the DICOM fixture.
 
     from orthanc import Orthanc, load_fixture

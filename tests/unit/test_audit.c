@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_audit - the audit trail's hash chain: writing, verifying, tampering
  * (edit, deletion, truncation), rotation, concurrent writers and the line cap.

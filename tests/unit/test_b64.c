@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_b64 - strict base64: the RFC 4648 vectors, then everything a lax decoder
  * (OpenSSL's own included) would let through: padding bits, '=' in the middle,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_bundle - the support tarball: bundle_scrub() replaces every secret value
  * (text and binary, counted); bundle_tail() keeps whole last lines within a byte

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_config - config_load() on FLIP kit files: syntax, modes, every key's checks,
  * environment overrides, and that no message ever repeats a secret.

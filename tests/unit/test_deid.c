@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_deid - de-identification (jobs/deid.c) and the DICOM dataset shim under it
  * (lib/dicom.cc), on real files: the sample files of Debian's python3-pydicom,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_dicom_net - the shim's network half (lib/dicom.cc) against a real PACS.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_durable - write-fsync-rename files and capped reads: round trips (empty,
  * binary, 1 MiB), the read cap (EFBIG), symlinks (a read refuses them; a write

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_envelope - the AES-256-GCM payload envelope against docs/design/hub-protocol.md: the
  * known-answer vector shared by all FLIP services, round trips, every malformed

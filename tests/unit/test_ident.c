@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_ident - the one validator for names that become paths: task ids, job
  * names, UUIDs (either case), accession numbers (RFC 3986 unreserved, never "."

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_kit - the kit's path checks, extraction rules and local/ rendering.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_metrics - the textfile metrics: each family once with its HELP and TYPE and
  * its samples together (whatever order a program adds them in), counters that add

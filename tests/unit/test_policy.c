@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_policy - the governance policy (policy.c) and the TOML shim under it
  * (toml.cc): every loader refusal, the whole decision table, type preservation,

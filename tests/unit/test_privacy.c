@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_privacy - the site privacy policy: what renders and what is refused.
  *

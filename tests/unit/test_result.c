@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_result - the result bodies the hub takes, byte for byte as FLIP's Python
  * writes them: result_success (text or null), result_failure (the inner error

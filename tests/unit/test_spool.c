@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_spool - the spool's rules from docs/design/ARCHITECTURE.md, one mechanism at a time:
  * spool_open (seven 0700 state directories; a root others can write or enter, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_sqlguard - the SQL guard: every attack of docs/design/quality.md refused with its own
  * message, every refused function family of docs/design/data-access.md, and the accepted

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_task - the seven task types and their payload schemas (docs/design/hub-protocol.md,
  * "Task types"): every type's valid payload, then every field missing, of the
