@@ -154,7 +154,6 @@ static int retrieval_store_one(struct dicom_ds *ds, void *arg, char *err, size_t
 	close(sfd);
 	s->stored++;
 	s->bytes += size > 0 ? (unsigned long long)size : 0;
-	PAUSE_POINT("imaging.after_instance");
 	return 0;
 ioerr:
 	snprintf(err, errlen, "cannot store an instance: %s", strerror(errno));
@@ -232,6 +231,9 @@ static int retrieval_store(struct dicom_ds *ds, void *arg, char *err, size_t err
 	s->queued++;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+	/* test builds: hold the PACS's C-STORE answer here, mid-study, while the writer
+	 * stages what it has (the fault suite kills the PACS at this moment) */
+	PAUSE_POINT("imaging.after_instance");
 	return DICOM_STORE_KEPT;
 }
 
