@@ -9,6 +9,7 @@ doubles with every quick death; each death is an audit event and `flip-fl status
 test_fl.TestSupervision.test_stop_kills_a_client_that_ignores_sigterm. Backoffs are
 fractions of a second here (FLIP_FL_BACKOFF_BASE, test builds only).
 """
+import json
 import os
 import time
 import unittest
@@ -21,16 +22,25 @@ BACKOFF = test_fl.BACKOFF
 
 class TestCrashLoop(test_fl.FLTestCase):
 
+    @staticmethod
+    def exit_pid(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                return json.load(f).get("pid")
+        except (OSError, ValueError, AttributeError):
+            return None
+
     def test_crash_looping_client_backs_off_and_is_shown(self):
         self.assertRun(self.fl("install-kit", self.good))
         env = {"FAKE_EXIT": "3"}
         exit_file = os.path.join(self.node.state, "fl", "exit.json")
         backoffs, lines = [], []
         for _ in range(3):
-            t0 = time.time()
             self.assertRun(self.fl("run", env=env))          # starts it
-            self.assertTrue(wait_for(lambda: os.path.exists(exit_file)
-                                     and os.path.getmtime(exit_file) >= t0 - 0.01, 10))
+            pid = self.state()["pid"]
+            # the waiter has recorded this client's death (not an earlier one's): by pid,
+            # not by mtime, whose coarse clock can lag time.time() on a loaded machine
+            self.assertTrue(wait_for(lambda: self.exit_pid(exit_file) == pid, 10))
             p = self.fl("run", env=env)                       # records the death
             self.assertRun(p)
             lines.append(p.stderr.strip())
