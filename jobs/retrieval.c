@@ -62,6 +62,9 @@ struct retrieval_study {
 	struct dicom_ds *queue[RETRIEVAL_QUEUE];
 	int head, queued, done, failed;
 	char werr[256];			/* the writer's first failure */
+	/* the writer's last series folder: instances come series by series */
+	char series[32];
+	int seriesfd;			/* <series>/resources/DICOM/files, or -1 */
 };
 
 /* retrieval_still_there - the project was not deleted (renamed aside) under us */
@@ -130,10 +133,16 @@ static int retrieval_store_one(struct dicom_ds *ds, void *arg, char *err, size_t
 		s->deid_failed = 1;
 		return -1;
 	}
-	const char *parts[] = {series, "resources", "DICOM", "files"};
-	sfd = retrieval_mkdirs(s->stagefd, parts, 4);
-	if (sfd < 0)
-		goto ioerr;
+	if (s->seriesfd < 0 || strcmp(s->series, series) != 0) {
+		const char *parts[] = {series, "resources", "DICOM", "files"};
+		if (s->seriesfd >= 0)
+			close(s->seriesfd);
+		s->seriesfd = retrieval_mkdirs(s->stagefd, parts, 4);
+		if (s->seriesfd < 0)
+			goto ioerr;
+		snprintf(s->series, sizeof(s->series), "%s", series);
+	}
+	sfd = s->seriesfd;
 	snprintf(file, sizeof(file), "%s.dcm", uid);
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", uid);
 	unlinkat(sfd, tmp, 0);
@@ -141,17 +150,17 @@ static int retrieval_store_one(struct dicom_ds *ds, void *arg, char *err, size_t
 	if (fd < 0 || dicom_ds_save_fd(ds, fd, err, errlen) != DICOM_OK)
 		goto fail;
 	off_t size = lseek(fd, 0, SEEK_CUR);
-	/* this runs on the writer thread: waiting for the disk here overlaps with the
-	 * PACS sending the next instances (see retrieval_store) */
-	if (fsync(fd) < 0 || close(fd) < 0) {
+	/* no fsync here: one syncfs makes the whole staged study durable before it is
+	 * published (see retrieval_accession). Starting the write-back now (a hint,
+	 * it does not wait) keeps that last wait short. */
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	if (close(fd) < 0) {
 		fd = -1;
 		goto ioerr;
 	}
 	fd = -1;
-	/* the folder's own fsync waits for retrieval_sync_tree, once, before publishing */
 	if (renameat(sfd, tmp, sfd, file) < 0)
 		goto ioerr;
-	close(sfd);
 	s->stored++;
 	s->bytes += size > 0 ? (unsigned long long)size : 0;
 	return 0;
@@ -160,10 +169,8 @@ ioerr:
 fail:
 	if (fd >= 0)
 		close(fd);
-	if (sfd >= 0) {
+	if (sfd >= 0)
 		unlinkat(sfd, tmp, 0);
-		close(sfd);
-	}
 	return -1;
 }
 
@@ -245,39 +252,11 @@ static void retrieval_writer_end(struct retrieval_study *s, pthread_t t)
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(t, NULL);
+	if (s->seriesfd >= 0)
+		close(s->seriesfd);
+	s->seriesfd = -1;
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
-}
-
-/* retrieval_sync_tree - fsync every folder of a staged study, once, before it is published */
-static int retrieval_sync_tree(int fd, int depth)
-{
-	DIR *d;
-	struct dirent *de;
-	int rc = 0;
-
-	if (depth > 8)
-		return -1;
-	d = fdopendir(dup(fd));
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL && rc == 0) {
-		struct stat sb;
-
-		/* a file system that does not fill d_type: ask (a folder left unsynced
-		 * would be published unsynced) */
-		if (de->d_type == DT_UNKNOWN && strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-		    fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode))
-			de->d_type = DT_DIR;
-		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		int sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		rc = sub < 0 ? -1 : retrieval_sync_tree(sub, depth + 1);
-		if (sub >= 0)
-			close(sub);
-	}
-	closedir(d);
-	return rc == 0 ? durable_fsync_dir(fd) : rc;
 }
 
 /* retrieval_nifti - dcm2niix on each series folder; "converted", "skipped" or "failed" */
@@ -401,7 +380,7 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 	if (scansfd < 0)
 		goto storage;
 	struct retrieval_study s = {p, rootfd, ino, scansfd, {key, RETRIEVAL_KEY_LEN, subject, acc},
-				    {0}, 0, 0, 0, 0, .n = n, .position = i + 1};
+				    {0}, 0, 0, 0, 0, .n = n, .position = i + 1, .seriesfd = -1};
 	struct dicom_get_stats gs = {0};
 	pthread_t writer;
 	pthread_mutex_init(&s.mu, NULL);
@@ -465,8 +444,19 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 			 stage, acc);
 		nifti = retrieval_nifti(scansfd, path);
 	}
-	/* every instance file was fsynced as it came; now their folders, then publish */
-	if (retrieval_sync_tree(scansfd, 0) < 0)
+	/*
+	 * Durable before published: one syncfs(2) writes out the instance files, the
+	 * NIfTI files and every folder of the stage, and reports a write-back error
+	 * met since scansfd was opened. Measured on the bench's 600 CT slices
+	 * (512x512): an fsync per instance was 600 waits for the disk, 2.7 ms each
+	 * on the writer thread (strace), which fell behind the PACS and stalled the
+	 * association (0.9 s of the receiver's time blocked on the full queue); the
+	 * one syncfs waits about 0.3 s, for what the write-back started per file has
+	 * not yet written. Like the spool's batches (lib/spool.c), it also writes out
+	 * other programs' dirty pages on this file system, which the kernel would
+	 * write within 30 s anyway.
+	 */
+	if (syncfs(scansfd) < 0)
 		goto storage;
 	/* publish: data/<subject>/<accession> appears whole, replacing an earlier attempt */
 	const char *sparts[] = {subject};

@@ -17,9 +17,10 @@
  *	receiver the node runs on FLIP_DICOM_PORT for the duration of that one study
  *	(PACS_RETRIEVE=move, for PACS without C-GET): either way every instance is
  *	de-identified in memory (deid.h) before anything touches the disk,
- *	written under its final name by write-fsync-rename into a temporary folder laid
- *	out as XNAT lays out its archive, and the folder is renamed into
- *	data/<subject>/<accession>/ in one step, so a study is there whole or not at all.
+ *	written under its final name by write-rename into a temporary folder laid
+ *	out as XNAT lays out its archive, made durable whole by one syncfs(2), and the
+ *	folder is renamed into data/<subject>/<accession>/ in one step, so a study is
+ *	there whole or not at all.
  *	NIfTI conversion with dcm2niix when the project asked for it and the program is
  *	installed (recorded as skipped otherwise). successful only when every instance
  *	is stored; failed with a category otherwise (storage_error, deid_error,

@@ -622,7 +622,10 @@ class FlipSink : public DcmConsumer {
 	/*
 	 * dcmtk hands the consumer one element at a time: written straight to the fd that
 	 * was some 800 write(2) calls per instance (seen with strace). Buffer and write in
-	 * large pieces; drain() at the end (save_to) writes the rest.
+	 * large pieces; drain() at the end (save_to) writes the rest. A piece of chunk
+	 * bytes or more (the pixel data) goes straight from dcmtk's buffer to the fd:
+	 * appending it to `pending` cost a copy plus the string's regrowth copies, a
+	 * quarter of a CT retrieval's instructions (callgrind, 600 slices of 512x512).
 	 */
 	std::string pending;
 	static constexpr size_t chunk = 256 * 1024;
@@ -632,12 +635,12 @@ class FlipSink : public DcmConsumer {
 	OFBool isFlushed() const override { return OFTrue; }
 	offile_off_t avail() const override { return 2147483647L; }
 	void flush() override {}
-	void drain()
+	void put(const char *p, size_t len)
 	{
 		size_t done = 0;
 
-		while (!saved_errno && done < pending.size()) {
-			ssize_t n = ::write(fd, pending.data() + done, pending.size() - done);
+		while (!saved_errno && done < len) {
+			ssize_t n = ::write(fd, p + done, len - done);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0) {
@@ -646,6 +649,10 @@ class FlipSink : public DcmConsumer {
 			}
 			done += (size_t)n;
 		}
+	}
+	void drain()
+	{
+		put(pending.data(), pending.size());
 		pending.clear();
 	}
 	offile_off_t write(const void *buf, offile_off_t len) override
@@ -656,6 +663,11 @@ class FlipSink : public DcmConsumer {
 			return saved_errno ? len : 0;
 		if (out) {
 			out->append(p, (size_t)len);
+			return len;
+		}
+		if ((size_t)len >= chunk) {
+			drain();
+			put(p, (size_t)len);
 			return len;
 		}
 		pending.append(p, (size_t)len);
