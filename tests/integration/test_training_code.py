@@ -193,11 +193,13 @@ class TestTrainingCode(NodeTestCase):
         open_traversal(self.tmp)
         self.assertRun(self.node.flipctl("init", "--user", self.users.node))
         self.users.chown_tree(self.node.root, self.users.node)
-        os.makedirs(self.kitdir)
+        os.makedirs(self.kitdir, exist_ok=True)     # flipctl init makes FL_KIT_DIR
         self.users.chown_tree(self.kitdir, self.users.node)
         tarball = makekit.write_tar(makekit.make_kit(SLOT, client_cmd=HOSTILE),
                                     os.path.join(self.tmp, "kit.tgz"))
-        self.assertRun(self.node.run("flip-fl", "install-kit", tarball))
+        # installed by FL_KIT_DIR's owner, the node's user (install-kit refuses root)
+        self.assertRun(self.node.run("flip-fl", "install-kit", tarball,
+                                     wrap=self.users.as_user(self.users.node)))
 
     def tearDown(self):
         # never leave a client behind (before the node's folder goes)
