@@ -279,8 +279,12 @@ class Systemd(unittest.TestCase):
         self.assertIn("sudo -u flip flip-fl install-kit - <", p.stderr)
         self.sh("runuser -u flip -- flip-fl install-kit - < /root/fl-kit.tar.gz")
         self.sh("systemctl enable --now flip-fl-client@%s.service" % SLOT)
+        # the client's output goes to its log (StandardOutput=append:), as the client's user
         self.wait("the stand-in FL client", lambda: "Round 0 started" in self.sh(
-            "journalctl -u flip-fl-client@%s.service -o cat" % SLOT).stdout, 60)
+            "cat /var/log/flip/fl-client.log", check=False).stdout, 60)
+        # and it runs as its own user, not as flip
+        self.assertEqual(self.sh("stat -c %%U /proc/$(systemctl show -P MainPID "
+                                 "flip-fl-client@%s.service)" % SLOT).stdout.strip(), "flip-fl")
         self.sh("systemctl start flip-fl.service")
         self.assertEqual(self.sh("systemctl show -P Result flip-fl.service").stdout.strip(), "success")
         self.assertEqual(self.sh("systemctl is-active flip-fl-client@%s.service" % SLOT).stdout.strip(),
