@@ -1,0 +1,1 @@
+SELECT """""""""""""""""""""""""""""""""""""""SELECT p	rson_id FROM person UNION SELECT oidOM person UNION SELE""""""""""""CT oid Fass"""""""""""""""""
