@@ -47,10 +47,10 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 \
            -Wcast-qual -Wwrite-strings -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c17 $(WARN) -D_GNU_SOURCE -DFLIP_VERSION='"$(VERSION)"' \
-           -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -Ilib -Ijobs $(PKG_CFLAGS)
+           -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -I. $(PKG_CFLAGS)
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
-           -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -Ilib -Ijobs $(PKG_CFLAGS)
+           -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -I. $(PKG_CFLAGS)
 LDFLAGS += -pie -Wl,-z,relro,-z,now -Wl,--as-needed
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -U_FORTIFY_SOURCE
@@ -59,7 +59,11 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 PROGRAMS := $(patsubst bin/%.c,%,$(wildcard bin/*.c))
-LIB_SRC  := $(wildcard lib/*.c) $(wildcard jobs/*.c)
+# the layers (README "Layout"; tools/lint-tree checks them): lib/ under jobs/ under
+# one folder per program's logic, under bin/'s thin mains
+PROGRAM_DIRS := poll exec report serve fl ctl
+SRC_DIRS := lib jobs $(PROGRAM_DIRS)
+LIB_SRC  := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
 # the only C++: small extern "C" shims over C++ libraries (docs/design/style.md)
 LIB_CXX  := $(wildcard lib/*.cc)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -205,9 +209,11 @@ provision:
 
 # lint - cppcheck on the project's own C (no clang-format gate yet: the tree has no
 # agreed .clang-format, and a formatter that rewrites the code is a change of its own)
+# lint - the layout rules (tools/lint-tree: layers, SYNOPSIS, file size), then cppcheck
 lint:
+	$(PYTHON) tools/lint-tree
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	    --suppress=missingIncludeSystem -D_GNU_SOURCE -Ilib -Ijobs lib jobs bin
+	    --suppress=missingIncludeSystem -D_GNU_SOURCE -I. $(SRC_DIRS) bin
 
 clean:
 	rm -rf build
@@ -221,7 +227,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_CXX     ?= clang++
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-                -fno-omit-frame-pointer -D_GNU_SOURCE -DFLIP_TEST_BUILD -Ilib -Ijobs
+                -fno-omit-frame-pointer -D_GNU_SOURCE -DFLIP_TEST_BUILD -I.
 FUZZ_CFLAGS  = -std=c17 $(WARN) $(FUZZ_FLAGS) -DFLIP_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
 FUZZ_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter $(FUZZ_FLAGS) $(PKG_CFLAGS)
 FUZZ_RUN     := -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
@@ -230,7 +236,7 @@ FUZZ_SRC_payload  := lib/task.c lib/b64.c
 FUZZ_SRC_config   := lib/config.c lib/b64.c lib/log.c lib/task.c
 FUZZ_SRC_sqlguard := jobs/sqlguard.c
 FUZZ_SRC_sqlattack := jobs/sqlguard.c jobs/sqlresolve.c
-FUZZ_SRC_deid     := jobs/deid.c lib/dicom.cc lib/log.c
+FUZZ_SRC_deid     := exec/deid.c lib/dicom.cc lib/log.c
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(addprefix build/fuzz/fuzz_,$(FUZZ_NAMES))
 

@@ -8,12 +8,12 @@
  * Exit codes: 0 done (or another flip-exec holds the lock), 1 a job could not be
  * written or moved (disk), 2 configuration error.
  */
-#include "imaging_store.h"
-#include "log.h"
-#include "metrics.h"
-#include "node.h"
-#include "retrieval.h"
-#include "runner.h"
+#include "lib/imaging_store.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "lib/node.h"
+#include "exec/retrieval.h"
+#include "exec/runner.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -19,16 +19,16 @@
  * replaces the 10 s backoff base, and the 10 min cap and healthy time become
  * 60 times that base.
  */
-#include "audit.h"
-#include "durable.h"
-#include "flclient.h"
-#include "fluser.h"
-#include "kit.h"
-#include "log.h"
-#include "metrics.h"
-#include "node.h"
-#include "policy.h"
-#include "privacy.h"
+#include "lib/audit.h"
+#include "lib/durable.h"
+#include "lib/flclient.h"
+#include "lib/fluser.h"
+#include "lib/kit.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "lib/node.h"
+#include "lib/policy.h"
+#include "fl/privacy.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,12 +8,12 @@
  * another flip-poll holds the lock), 1 failed this time, 2 configuration error or
  * the hub answered as another trust.
  */
-#include "heartbeat.h"
-#include "hub.h"
-#include "intake.h"
-#include "log.h"
-#include "metrics.h"
-#include "node.h"
+#include "lib/heartbeat.h"
+#include "lib/hub.h"
+#include "poll/intake.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "lib/node.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -8,11 +8,11 @@
  * is waiting for its retry time), 1 an upload failed this time (retried later),
  * 2 configuration error.
  */
-#include "hub.h"
-#include "log.h"
-#include "metrics.h"
-#include "node.h"
-#include "report.h"
+#include "lib/hub.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "lib/node.h"
+#include "report/report.h"
 
 #include <getopt.h>
 #include <stdio.h>

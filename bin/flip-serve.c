@@ -17,9 +17,9 @@
  * Exit codes: 0 served (whatever the HTTP status) or stopped by SIGTERM, 1 the
  * connection could not be served, 2 usage or configuration error.
  */
-#include "log.h"
-#include "node.h"
-#include "serve.h"
+#include "lib/log.h"
+#include "lib/node.h"
+#include "serve/serve.h"
 
 #include <getopt.h>
 #include <signal.h>

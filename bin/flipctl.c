@@ -7,22 +7,23 @@
  * 0 done, 1 the thing checked is not right (a broken audit chain, a failed doctor
  * check, a job that cannot be moved), 2 usage or configuration error.
  */
-#include "audit.h"
-#include "bundle.h"
-#include "digest.h"
-#include "doctor.h"
-#include "durable.h"
-#include "envelope.h"
-#include "handoff.h"
-#include "heartbeat.h"
-#include "hub.h"
-#include "jobctl.h"
-#include "kit.h"
-#include "log.h"
-#include "metrics.h"
-#include "node.h"
-#include "policy.h"
-#include "status.h"
+#include "lib/audit.h"
+#include "ctl/bundle.h"
+#include "lib/digest.h"
+#include "ctl/doctor.h"
+#include "lib/durable.h"
+#include "lib/jobfile.h"
+#include "lib/envelope.h"
+#include "lib/handoff.h"
+#include "lib/heartbeat.h"
+#include "lib/hub.h"
+#include "ctl/jobctl.h"
+#include "lib/kit.h"
+#include "lib/log.h"
+#include "lib/metrics.h"
+#include "lib/node.h"
+#include "lib/policy.h"
+#include "ctl/status.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -487,7 +488,7 @@ static int cmd_show(int argc, char **argv)
 		return 1;
 	}
 	printf("job %s in %s/\n", job.name, spool_state_name(job.state));
-	json_t *task = spool_job_read_json(&job, "task.json", 16u << 20);
+	json_t *task = spool_job_read_json(&job, JOBFILE_TASK, JOBFILE_TASK_CAP);
 	if (task && !isatty(STDOUT_FILENO))
 		redact(json_object_get(task, "payload"));
 	printf("--- task.json\n");
@@ -504,7 +505,7 @@ static int cmd_show(int argc, char **argv)
 	}
 	char *log;
 	size_t len;
-	if (spool_job_read(&job, "log", 4u << 20, &log, &len) == 0) {
+	if (spool_job_read(&job, JOBFILE_LOG, JOBFILE_LOG_CAP, &log, &len) == 0) {
 		printf("--- log\n%s", log);
 		free(log);
 	}

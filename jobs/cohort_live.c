@@ -7,7 +7,7 @@
  * flip-serve's memory would grow with the cohort. Ordering the live rows by the
  * key lets the sorted set file be read alongside, one line at a time.
  */
-#include "cohort_live.h"
+#include "jobs/cohort_live.h"
 
 #include <errno.h>
 #include <stdio.h>

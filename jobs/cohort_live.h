@@ -4,7 +4,7 @@
  * "Snapshots: membership, frozen once").
  *
  * SYNOPSIS
- *	#include "cohort_live.h"
+ *	#include "jobs/cohort_live.h"
  *
  *	int cohort_live_freeze(struct omop *db, const char *checked, const struct cohort_columns *c,
  *			       struct snapshot_writer *w, struct cohort_frozen *out,
@@ -44,9 +44,9 @@
 #ifndef FLIP_COHORT_LIVE_H
 #define FLIP_COHORT_LIVE_H
 
-#include "cohort_stats.h"
-#include "omop.h"
-#include "snapshot.h"
+#include "jobs/cohort_stats.h"
+#include "lib/omop.h"
+#include "lib/snapshot.h"
 
 struct cohort_frozen {
 	long long rows;

@@ -14,16 +14,16 @@
  * policy_invalid, project_id_invalid, policy_denied (the suppressed zero answer),
  * sql_guard, query_failed (the database refused or failed the statement).
  */
-#include "jobs.h"
+#include "jobs/jobs.h"
 
-#include "cohort_stats.h"
-#include "digest.h"
-#include "envelope.h"
-#include "log.h"
-#include "omop.h"
-#include "policy.h"
-#include "result.h"
-#include "sqlguard.h"
+#include "jobs/cohort_stats.h"
+#include "lib/digest.h"
+#include "lib/envelope.h"
+#include "lib/log.h"
+#include "lib/omop.h"
+#include "lib/policy.h"
+#include "lib/result.h"
+#include "jobs/sqlguard.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,10 +7,10 @@
  * position). No value and no name from the hub is ever spliced in beyond the
  * checked SQL.
  */
-#include "cohort_stats.h"
+#include "jobs/cohort_stats.h"
 
-#include "log.h"
-#include "sqlresolve.h"
+#include "lib/log.h"
+#include "jobs/sqlresolve.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * cohort_stats - cohort statistics computed inside PostgreSQL (docs/design/data-access.md).
  *
  * SYNOPSIS
- *	#include "cohort_stats.h"
+ *	#include "jobs/cohort_stats.h"
  *
  *	int cohort_stats_compute(struct omop *db, const char *checked_sql, long threshold,
  *				 struct cohort_stats *st, struct omop_error *e);
@@ -63,7 +63,7 @@
 
 #include <jansson.h>
 
-#include "omop.h"
+#include "lib/omop.h"
 
 #define COHORT_MAX_COLUMNS 1600	/* PostgreSQL's own limit on a row */
 

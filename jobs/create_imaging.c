@@ -10,16 +10,16 @@
  * and the threshold (each distinct accession once, first occurrence first). All are
  * queued; retrieval is flip-exec imaging's job, so this returns at once.
  */
-#include "jobs.h"
+#include "jobs/jobs.h"
 
-#include "cohort_live.h"
-#include "cohort_stats.h"
-#include "imaging_store.h"
-#include "log.h"
-#include "omop.h"
-#include "snapshot.h"
-#include "sqlguard.h"
-#include "task.h"
+#include "jobs/cohort_live.h"
+#include "jobs/cohort_stats.h"
+#include "lib/imaging_store.h"
+#include "lib/log.h"
+#include "lib/omop.h"
+#include "lib/snapshot.h"
+#include "jobs/sqlguard.h"
+#include "lib/task.h"
 
 #include <errno.h>
 #include <stdio.h>

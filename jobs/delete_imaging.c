@@ -5,10 +5,10 @@
  * The project is renamed aside first, so the retrieval worker, which re-opens its
  * project before each accession and each instance, notices at once and stops.
  */
-#include "jobs.h"
+#include "jobs/jobs.h"
 
-#include "imaging_store.h"
-#include "log.h"
+#include "lib/imaging_store.h"
+#include "lib/log.h"
 
 #include <errno.h>
 

@@ -7,9 +7,9 @@
  * identifying text, a sibling "queue_failed_reasons": {"burned_in_annotation": n}
  * says how many (absent otherwise, so FLIP's hub sees its own shape).
  */
-#include "jobs.h"
+#include "jobs/jobs.h"
 
-#include "imaging_store.h"
+#include "lib/imaging_store.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -3,9 +3,11 @@
  * jobs - the task handlers and how flip-exec finds them.
  *
  * SYNOPSIS
- *	#include "jobs.h"
+ *	#include "jobs/jobs.h"
  *
  *	const struct jobs_entry *jobs_lookup(const char *task_type);
+ *	int jobs_execute(struct node *n, struct job *job, json_t *task, struct job_answer *a);
+ *	json_t *jobs_result(const struct job_answer *a);
  *	void jobs_answer_free(struct job_answer *a);
  *	int jobs_answer_fail(struct job_answer *a, int status, const char *fmt, ...);
  *	int jobs_answer_omop(struct job_answer *a, int rc, const struct omop_error *e);
@@ -31,20 +33,26 @@
  *	only when a rule names projects. Each fills the answer when it fails.
  *
  *	jobs_lookup() returns the entry for one of the seven task types (NULL for an
- *	unknown type, which flip-poll has already refused). A type whose handler is not
- *	written yet answers "501: <type> is not available on this node yet".
+ *	unknown type, which flip-poll has already refused).
+ *
+ *	jobs_execute() checks the task again (type known, payload schema: the spool
+ *	is trusted no more than the hub), calls the handler and bounds what it
+ *	answers (a result over the hub's limit, a failure without a message: 500).
+ *	flip-exec's runner and flipctl rerun both run jobs through it.
+ *
+ *	jobs_result() renders an answer as result.json's body.
  */
 #ifndef FLIP_JOBS_H
 #define FLIP_JOBS_H
 
 #include <jansson.h>
 
-#include "config.h"
-#include "node.h"
-#include "omop.h"
-#include "policy.h"
-#include "task.h"
-#include "spool.h"
+#include "lib/config.h"
+#include "lib/node.h"
+#include "lib/omop.h"
+#include "lib/policy.h"
+#include "lib/task.h"
+#include "lib/spool.h"
 
 enum job_outcome { JOB_ANSWER, JOB_TRANSIENT };
 
@@ -75,8 +83,10 @@ struct jobs_entry {
 };
 
 const struct jobs_entry *jobs_lookup(const char *task_type);
+int jobs_execute(struct node *n, struct job *job, json_t *task, struct job_answer *a);
+json_t *jobs_result(const struct job_answer *a);
 
-/* the handlers written so far, one file each (jobs/<type>.c); dispatch.c lists every type */
+/* the seven handlers, one file each (jobs/<type>.c); dispatch.c's table lists them */
 extern const struct jobs_entry jobs_cohort_query;
 extern const struct jobs_entry jobs_persist_cohort;
 extern const struct jobs_entry jobs_create_imaging;

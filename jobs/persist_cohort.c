@@ -16,17 +16,17 @@
  * membership snapshots) is converted here when the hub's query is the one it was
  * frozen from (snapshot_migrate); a different query is refused with what to do.
  */
-#include "jobs.h"
+#include "jobs/jobs.h"
 
-#include "cohort_live.h"
-#include "cohort_stats.h"
-#include "digest.h"
-#include "log.h"
-#include "omop.h"
-#include "policy.h"
-#include "snapshot.h"
-#include "sqlguard.h"
-#include "task.h"
+#include "jobs/cohort_live.h"
+#include "jobs/cohort_stats.h"
+#include "lib/digest.h"
+#include "lib/log.h"
+#include "lib/omop.h"
+#include "lib/policy.h"
+#include "lib/snapshot.h"
+#include "jobs/sqlguard.h"
+#include "lib/task.h"
 
 #include <errno.h>
 #include <stdio.h>

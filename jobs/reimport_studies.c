@@ -2,10 +2,10 @@
 /*
  * reimport_studies - queue an imaging project's failed and never-queued studies again.
  */
-#include "jobs.h"
+#include "jobs/jobs.h"
 
-#include "imaging_store.h"
-#include "log.h"
+#include "lib/imaging_store.h"
+#include "lib/log.h"
 
 #include <errno.h>
 

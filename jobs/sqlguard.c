@@ -15,7 +15,7 @@
  * frees every string that is not the field's default with the system allocator,
  * so pg_query__parse_result__free_unpacked releases it with the tree.
  */
-#include "sqlguard.h"
+#include "jobs/sqlguard.h"
 
 #include <stdarg.h>
 #include <stdint.h>

@@ -3,7 +3,7 @@
  * sqlguard - validate and rewrite the researcher's cohort SQL (docs/design/data-access.md).
  *
  * SYNOPSIS
- *	#include "sqlguard.h"
+ *	#include "jobs/sqlguard.h"
  *
  *	char *sqlguard_check(const char *sql, char *err, size_t errlen);
  *	int sqlguard_function_allowed(const char *name);

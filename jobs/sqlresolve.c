@@ -10,7 +10,7 @@
  * Whatever this module cannot place is OTHER, never PERSON: an uncertainty makes
  * a cohort uncountable, never countable.
  */
-#include "sqlresolve.h"
+#include "jobs/sqlresolve.h"
 
 #include <stdarg.h>
 #include <stdint.h>

@@ -5,7 +5,7 @@
  * researcher's SQL" rule 6 and "Subjects: who counts towards the threshold").
  *
  * SYNOPSIS
- *	#include "sqlresolve.h"
+ *	#include "jobs/sqlresolve.h"
  *
  *	int sqlresolve_check(const char *checked_sql, const struct omop_catalog *cat,
  *			     struct sqlresolve_output *out, char *err, size_t errlen);
@@ -51,7 +51,7 @@
 
 #include <stddef.h>
 
-#include "omop.h"
+#include "lib/omop.h"
 
 enum { SQLRESOLVE_OTHER = 0, SQLRESOLVE_PERSON = 1, SQLRESOLVE_ACCESSION = 2 };
 

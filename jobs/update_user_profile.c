@@ -5,9 +5,9 @@
  * The native backend has no viewer accounts (XNAT had them); the flag is kept so
  * the trust can show who the hub enabled or disabled, and nothing else changes.
  */
-#include "jobs.h"
+#include "jobs/jobs.h"
 
-#include "imaging_store.h"
+#include "lib/imaging_store.h"
 
 #include <stdio.h>
 

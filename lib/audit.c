@@ -19,7 +19,7 @@
  * repaired: the next line starts after a newline and chains to the last whole
  * line, so audit_verify() points at the damage instead of it being hidden.
  */
-#include "audit.h"
+#include "lib/audit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +33,7 @@
 
 #include <openssl/evp.h>
 
-#include "log.h"
+#include "lib/log.h"
 
 #define AUDIT_FILE "audit.log"
 #define AUDIT_LINE_MAX (64 * 1024)		/* a line, newline included */

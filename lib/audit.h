@@ -3,7 +3,7 @@
  * audit - the tamper-evident audit trail, FLIP_LOG_DIR/audit.log (docs/design/operations.md).
  *
  * SYNOPSIS
- *	#include "audit.h"
+ *	#include "lib/audit.h"
  *
  *	int audit_open(struct audit *a, const char *log_dir, const char *prog);
  *	int audit_event(struct audit *a, const char *event, const char *task_id,

@@ -6,7 +6,7 @@
  * how much padding it met, and accepts non-canonical padding bits. The checks
  * below close each of those gaps before and after calling it.
  */
-#include "b64.h"
+#include "lib/b64.h"
 
 #include <limits.h>
 #include <stdlib.h>

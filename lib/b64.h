@@ -3,7 +3,7 @@
  * b64 - strict base64 on OpenSSL's codec.
  *
  * SYNOPSIS
- *	#include "b64.h"
+ *	#include "lib/b64.h"
  *
  *	int b64_decode(const char *in, size_t inlen, unsigned char **out, size_t *outlen);
  *	char *b64_encode(const unsigned char *in, size_t inlen);

@@ -14,7 +14,7 @@
  * length only, and a malformed line by its number only (it may hold a secret).
  * The file buffer and the secret fields are wiped before they are freed.
  */
-#include "config.h"
+#include "lib/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -32,9 +32,9 @@
 
 #include <openssl/crypto.h>
 
-#include "b64.h"
-#include "log.h"
-#include "task.h"
+#include "lib/b64.h"
+#include "lib/log.h"
+#include "lib/task.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/flip/flip.env"
 #define CONFIG_MAX_FILE (1024 * 1024)

@@ -3,7 +3,7 @@
  * config - the node's configuration: FLIP's kit file plus environment overrides.
  *
  * SYNOPSIS
- *	#include "config.h"
+ *	#include "lib/config.h"
  *
  *	int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
  *	void config_free(struct config *cfg);

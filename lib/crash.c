@@ -2,7 +2,7 @@
 /*
  * crash - named crash points, compiled only into test builds (see crash.h).
  */
-#include "crash.h"
+#include "lib/crash.h"
 
 #ifdef FLIP_TEST_BUILD
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * crash - named crash points for fault-injection tests (test builds only).
  *
  * SYNOPSIS
- *	#include "crash.h"
+ *	#include "lib/crash.h"
  *
  *	CRASH_POINT("after_fetch");
  *	PAUSE_POINT("imaging.after_instance");

@@ -28,7 +28,7 @@
  * ENOSPC is seen and reported with errno, which dcmtk's FILE-based consumer would
  * lose in fclose().
  */
-#include "dicom.h"
+#include "lib/dicom.h"
 
 #include <cerrno>
 #include <cstdarg>
@@ -65,7 +65,7 @@
 #include "dcmtk/oflog/spi/logevent.h"
 
 extern "C" {
-#include "log.h"
+#include "lib/log.h"
 }
 
 namespace {

@@ -3,7 +3,7 @@
  * dicom - the node's only door to DICOM: an extern "C" shim over dcmtk 3.6.
  *
  * SYNOPSIS
- *	#include "dicom.h"
+ *	#include "lib/dicom.h"
  *
  *	void dicom_init(int debug);
  *	const char *dicom_err_name(enum dicom_err e);

@@ -2,7 +2,7 @@
 /*
  * digest - SHA-256 fingerprints (see digest.h).
  */
-#include "digest.h"
+#include "lib/digest.h"
 
 #include <ctype.h>
 #include <stdlib.h>

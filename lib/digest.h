@@ -3,7 +3,7 @@
  * digest - the SHA-256 fingerprints flip-node logs and sends instead of secrets.
  *
  * SYNOPSIS
- *	#include "digest.h"
+ *	#include "lib/digest.h"
  *
  *	void digest_sha256_hex(const void *data, size_t len, char out[65]);
  *	int digest_query(const char *sql, char out[65]);

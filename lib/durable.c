@@ -2,7 +2,7 @@
 /*
  * durable - write-fsync-rename files and capped reads (see durable.h).
  */
-#include "durable.h"
+#include "lib/durable.h"
 
 #include <errno.h>
 #include <dirent.h>

@@ -3,7 +3,7 @@
  * durable - files that are either wholly there or not at all.
  *
  * SYNOPSIS
- *	#include "durable.h"
+ *	#include "lib/durable.h"
  *
  *	int durable_write(int dirfd, const char *file, const void *data, size_t len, int mode);
  *	int durable_write_json(int dirfd, const char *file, json_t *value, int mode);

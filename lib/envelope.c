@@ -9,7 +9,7 @@
  * Plaintext is wiped before it is freed on every path that does not hand it out;
  * EVP_CIPHER_CTX_free() wipes the key schedule.
  */
-#include "envelope.h"
+#include "lib/envelope.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -22,7 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "b64.h"
+#include "lib/b64.h"
 
 #define ENVELOPE_KEY_LEN 32
 #define ENVELOPE_IV_LEN 12

@@ -3,7 +3,7 @@
  * envelope - FLIP's AES-256-GCM payload envelope (docs/design/hub-protocol.md).
  *
  * SYNOPSIS
- *	#include "envelope.h"
+ *	#include "lib/envelope.h"
  *
  *	int envelope_open(const unsigned char key[32], const char *wire, size_t wirelen,
  *			  const char *context, unsigned char **plain, size_t *plainlen,

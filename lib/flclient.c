@@ -22,10 +22,10 @@
  * A group id cannot be reused while any member is alive, so a group that still
  * has members after our client is one we made.
  */
-#include "flclient.h"
+#include "lib/flclient.h"
 
-#include "durable.h"
-#include "fluser.h"
+#include "lib/durable.h"
+#include "lib/fluser.h"
 
 #include <errno.h>
 #include <fcntl.h>

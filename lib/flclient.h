@@ -3,7 +3,7 @@
  * flclient - keep the vendor FL client (NVFLARE, Flower) running, from a 30 s timer.
  *
  * SYNOPSIS
- *	#include "flclient.h"
+ *	#include "lib/flclient.h"
  *
  *	int flclient_lock(const struct flclient *fc, int wait);
  *	int flclient_load(const struct flclient *fc, struct flclient_state *st);
@@ -94,8 +94,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#include "config.h"
-#include "fluser.h"
+#include "lib/config.h"
+#include "lib/fluser.h"
 
 struct flclient {
 	int statefd;		/* FLIP_STATE_DIR/fl */

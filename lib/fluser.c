@@ -10,7 +10,7 @@
  * it is needed; a process of the node's user cannot ptrace or signal it (its
  * saved uid differs, and it is not dumpable).
  */
-#include "fluser.h"
+#include "lib/fluser.h"
 
 #include <errno.h>
 #include <grp.h>

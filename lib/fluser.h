@@ -3,7 +3,7 @@
  * fluser - the FL client's own user: who it is, switching to it, what it inherits.
  *
  * SYNOPSIS
- *	#include "fluser.h"
+ *	#include "lib/fluser.h"
  *
  *	int fluser_lookup(const char *name, struct fluser *u, char *err, size_t errlen);
  *	int fluser_check(const struct fluser *client, const struct fluser *node,
@@ -64,7 +64,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "config.h"
+#include "lib/config.h"
 
 #define FLUSER_DEFAULT_URL "http://127.0.0.1:8010"
 

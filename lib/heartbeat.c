@@ -6,14 +6,14 @@
  * every 5 s, so a heartbeat must never wait behind anything else: it is the first
  * call of every poll cycle and its probes are local and cheap.
  */
-#include "heartbeat.h"
+#include "lib/heartbeat.h"
 
-#include "digest.h"
-#include "durable.h"
-#include "envelope.h"
-#include "flclient.h"
-#include "log.h"
-#include "task.h"
+#include "lib/digest.h"
+#include "lib/durable.h"
+#include "lib/envelope.h"
+#include "lib/flclient.h"
+#include "lib/log.h"
+#include "lib/task.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * heartbeat - tell the hub this trust is alive, and check who the hub says we are.
  *
  * SYNOPSIS
- *	#include "heartbeat.h"
+ *	#include "lib/heartbeat.h"
  *
  *	int heartbeat_send(struct node *n, struct hub *h, int with_snapshot,
  *			   char *err, size_t errlen);
@@ -45,8 +45,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#include "hub.h"
-#include "node.h"
+#include "lib/hub.h"
+#include "lib/node.h"
 
 enum { HEARTBEAT_OK = 0, HEARTBEAT_FAILED = 1, HEARTBEAT_AUTH = 2, HEARTBEAT_IDENTITY = 3 };
 

@@ -6,7 +6,7 @@
  * security review will ask about in one place: verification on, no redirects,
  * http/https only, bounded time and bounded reply size.
  */
-#include "hub.h"
+#include "lib/hub.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * hub - the HTTPS client for the FLIP Central Hub, on libcurl.
  *
  * SYNOPSIS
- *	#include "hub.h"
+ *	#include "lib/hub.h"
  *
  *	int hub_init(struct hub *h, const struct config *cfg, char *err, size_t errlen);
  *	int hub_call(struct hub *h, const char *method, const char *path, const char *body,
@@ -49,7 +49,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "config.h"
+#include "lib/config.h"
 
 #define HUB_MAX_REPLY (64u * 1024 * 1024)
 #define HUB_TIMEOUT_SECONDS 30L

@@ -2,7 +2,7 @@
 /*
  * ident - the one validator for identifiers that become paths (see ident.h).
  */
-#include "ident.h"
+#include "lib/ident.h"
 
 #include <ctype.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * ident - the one validator for every identifier that becomes part of a path.
  *
  * SYNOPSIS
- *	#include "ident.h"
+ *	#include "lib/ident.h"
  *
  *	int ident_ok(enum ident_kind kind, const char *s);
  *	const char *ident_kind_name(enum ident_kind kind);

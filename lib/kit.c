@@ -26,10 +26,10 @@
  * standard base64 of its signature. Salt length is recovered on verification
  * (RSA_PSS_SALTLEN_AUTO), as NVFLARE's own check does.
  */
-#include "kit.h"
+#include "lib/kit.h"
 
-#include "b64.h"
-#include "durable.h"
+#include "lib/b64.h"
+#include "lib/durable.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
  * kit - the FL participant kit: safe installation from a tarball, verification, local/.
  *
  * SYNOPSIS
- *	#include "kit.h"
+ *	#include "lib/kit.h"
  *
  *	int kit_paths(const char *kit_dir, const char *slot, struct kit_paths *p);
  *	int kit_member_path(const char *path, char *clean, size_t cleanlen,

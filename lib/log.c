@@ -5,7 +5,7 @@
  * Each line is formatted into one buffer and written with a single write(2), so
  * lines from concurrent programs sharing a journal stream never interleave.
  */
-#include "log.h"
+#include "lib/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * log - one line per event on stderr, the way a Debian system service writes.
  *
  * SYNOPSIS
- *	#include "log.h"
+ *	#include "lib/log.h"
  *
  *	void log_init(const char *prog, int level);
  *	void log_set_level(int level);

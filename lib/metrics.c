@@ -2,10 +2,10 @@
 /*
  * metrics - node_exporter textfile metrics (see metrics.h).
  */
-#include "metrics.h"
+#include "lib/metrics.h"
 
-#include "durable.h"
-#include "log.h"
+#include "lib/durable.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * metrics - node_exporter textfile metrics, FLIP_STATE_DIR/metrics/<prog>.prom.
  *
  * SYNOPSIS
- *	#include "metrics.h"
+ *	#include "lib/metrics.h"
  *
  *	void metrics_begin(struct metrics *m, const char *prog);
  *	void metrics_add(struct metrics *m, const char *name, const char *labels, double value);
@@ -46,7 +46,7 @@
 
 #include <stddef.h>
 
-#include "node.h"
+#include "lib/node.h"
 
 struct metrics_sample {
 	int family;

@@ -2,10 +2,10 @@
 /*
  * node - the start-up every program shares (see node.h).
  */
-#include "node.h"
+#include "lib/node.h"
 
-#include "durable.h"
-#include "log.h"
+#include "lib/durable.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * node - what every flip-node program opens at start: config, log level, spool, audit.
  *
  * SYNOPSIS
- *	#include "node.h"
+ *	#include "lib/node.h"
  *
  *	int node_open(struct node *n, const char *prog, const char *config_path,
  *		      unsigned flags, char *err, size_t errlen);
@@ -43,9 +43,9 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#include "audit.h"
-#include "config.h"
-#include "spool.h"
+#include "lib/audit.h"
+#include "lib/config.h"
+#include "lib/spool.h"
 
 enum { NODE_NEED_HUB = 1, NODE_SPOOL = 2, NODE_AUDIT = 4 };
 

@@ -8,9 +8,9 @@
  * cancelled by the server (57014 "due to user request", not our timeout) put the
  * job back in the queue; everything else is the query's own fault and is reported.
  */
-#include "omop.h"
+#include "lib/omop.h"
 
-#include "log.h"
+#include "lib/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

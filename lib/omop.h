@@ -3,7 +3,7 @@
  * omop - the connection to the trust's OMOP database on libpq, read-only.
  *
  * SYNOPSIS
- *	#include "omop.h"
+ *	#include "lib/omop.h"
  *
  *	int omop_open(struct omop *db, const struct config *cfg, struct omop_error *e);
  *	int omop_query(struct omop *db, const char *sql, int nparams, const char *const *params,
@@ -75,7 +75,7 @@
 
 #include <libpq-fe.h>
 
-#include "config.h"
+#include "lib/config.h"
 
 enum { OMOP_OK = 0, OMOP_TRANSIENT = 1, OMOP_FAILED = 2, OMOP_STOPPED = 3 };
 

@@ -14,7 +14,7 @@
  * Values from the file are repeated in messages only through policy_echo(): at
  * most 64 bytes, control characters as '?', so a message stays one line.
  */
-#include "policy.h"
+#include "lib/policy.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "task.h"
-#include "toml.h"
+#include "lib/task.h"
+#include "lib/toml.h"
 
 #define POLICY_ECHO 64
 

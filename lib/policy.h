@@ -3,7 +3,7 @@
  * policy - the trust's governance policy (ACCESS_POLICY_FILE): loader and decision table.
  *
  * SYNOPSIS
- *	#include "policy.h"
+ *	#include "lib/policy.h"
  *
  *	int policy_load(const char *path, long configured_floor, struct policy **out,
  *			char *err, size_t errlen);

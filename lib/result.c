@@ -2,7 +2,7 @@
 /*
  * result - the task result bodies the hub takes (see result.h).
  */
-#include "result.h"
+#include "lib/result.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * (docs/design/hub-protocol.md, "Reporting a result").
  *
  * SYNOPSIS
- *	#include "result.h"
+ *	#include "lib/result.h"
  *
  *	json_t *result_success(const char *text);
  *	json_t *result_failure(const char *message, int status_code);

@@ -2,11 +2,11 @@
 /*
  * snapshot - frozen cohort memberships (see snapshot.h).
  */
-#include "snapshot.h"
+#include "lib/snapshot.h"
 
-#include "digest.h"
-#include "durable.h"
-#include "ident.h"
+#include "lib/digest.h"
+#include "lib/durable.h"
+#include "lib/ident.h"
 
 #include <errno.h>
 #include <fcntl.h>

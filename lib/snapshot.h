@@ -3,7 +3,7 @@
  * snapshot - frozen cohort memberships, FLIP_STATE_DIR/cohorts/<project uuid>/.
  *
  * SYNOPSIS
- *	#include "snapshot.h"
+ *	#include "lib/snapshot.h"
  *
  *	struct snapshot_writer *snapshot_create(const char *state_dir, const char *project,
  *			long long max_bytes, char *err, size_t errlen);

@@ -12,10 +12,10 @@
  * relative to that descriptor, so a rename of the job by another program cannot
  * make us write into the wrong place half-way through.
  */
-#include "spool.h"
+#include "lib/spool.h"
 
-#include "durable.h"
-#include "ident.h"
+#include "lib/durable.h"
+#include "lib/ident.h"
 
 #include <dirent.h>
 #include <errno.h>

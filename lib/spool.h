@@ -3,7 +3,7 @@
  * spool - the atomic spool directory through which the programs hand over work.
  *
  * SYNOPSIS
- *	#include "spool.h"
+ *	#include "lib/spool.h"
  *
  *	int spool_open(struct spool *sp, const char *root, char *err, size_t errlen);
  *	void spool_close(struct spool *sp);

@@ -8,14 +8,14 @@
  * String caps count characters (code points), as the hub's pydantic models do, so
  * a name the hub accepted is not refused here for being non-ASCII.
  */
-#include "task.h"
+#include "lib/task.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "b64.h"
+#include "lib/b64.h"
 
 const char *const task_types[] = {
 	"cohort_query",	      "persist_cohort",	  "create_imaging",	 "delete_imaging",

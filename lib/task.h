@@ -3,7 +3,7 @@
  * task - the seven task types and their payload schemas (docs/design/hub-protocol.md).
  *
  * SYNOPSIS
- *	#include "task.h"
+ *	#include "lib/task.h"
  *
  *	const char *const task_types[];			NULL-terminated list
  *	int task_type_known(const char *type);

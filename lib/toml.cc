@@ -16,7 +16,7 @@
  * number instead of refusing it. Tables are kept in a std::map, so a converted
  * object lists its keys in sorted order: the same file always gives the same tree.
  */
-#include "toml.h"
+#include "lib/toml.h"
 
 #include <algorithm>
 #include <cctype>

@@ -3,7 +3,7 @@
  * toml - read a TOML file into a jansson tree (an extern "C" shim over toml11).
  *
  * SYNOPSIS
- *	#include "toml.h"
+ *	#include "lib/toml.h"
  *
  *	json_t *toml_load_file(const char *path, size_t max_bytes, char *err, size_t errlen);
  *

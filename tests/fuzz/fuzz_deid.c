@@ -23,8 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "deid.h"
-#include "dicom.h"
+#include "exec/deid.h"
+#include "lib/dicom.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

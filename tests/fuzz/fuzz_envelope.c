@@ -19,8 +19,8 @@
 
 #include <openssl/crypto.h>
 
-#include "b64.h"
-#include "envelope.h"
+#include "lib/b64.h"
+#include "lib/envelope.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -19,7 +19,7 @@
 
 #include <jansson.h>
 
-#include "task.h"
+#include "lib/task.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -21,9 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "omop.h"
-#include "sqlguard.h"
-#include "sqlresolve.h"
+#include "lib/omop.h"
+#include "jobs/sqlguard.h"
+#include "jobs/sqlresolve.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

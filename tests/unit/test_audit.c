@@ -19,8 +19,8 @@
 
 #include <cmocka.h>
 
-#include "audit.h"
-#include "log.h"
+#include "lib/audit.h"
+#include "lib/log.h"
 
 #define ZERO64 "0000000000000000000000000000000000000000000000000000000000000000"
 

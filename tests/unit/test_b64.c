@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "b64.h"
+#include "lib/b64.h"
 
 struct vector {
 	const char *plain;

@@ -30,9 +30,9 @@
 #include <archive_entry.h>
 #include <jansson.h>
 
-#include "bundle.h"
-#include "config.h"
-#include "node.h"
+#include "ctl/bundle.h"
+#include "lib/config.h"
+#include "lib/node.h"
 
 /* "0123456789abcdef0123456789abcdef": 32 bytes */
 #define AES32 "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="

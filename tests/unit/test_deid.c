@@ -32,8 +32,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "deid.h"
-#include "dicom.h"
+#include "exec/deid.h"
+#include "lib/dicom.h"
 
 #define SAMPLES "/usr/lib/python3/dist-packages/pydicom/data/test_files"
 

@@ -47,8 +47,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "deid.h"
-#include "dicom.h"
+#include "exec/deid.h"
+#include "lib/dicom.h"
 
 #define MAX_ACC 64
 

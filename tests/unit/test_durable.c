@@ -28,7 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "durable.h"
+#include "lib/durable.h"
 
 struct fixture {
 	char dir[64];

@@ -17,8 +17,8 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "b64.h"
-#include "envelope.h"
+#include "lib/b64.h"
+#include "lib/envelope.h"
 
 #define KAT_WIRE                                                                                   \
 	"eyJ2IjogMSwgImtpZCI6ICJzaGFyZWQiLCAiaXYiOiAiQUFFQ0F3UUZCZ2NJQ1FvTCIsICJjdCI6ICJMR3k1"     \

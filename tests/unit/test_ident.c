@@ -14,7 +14,7 @@
 
 #include <string.h>
 
-#include "ident.h"
+#include "lib/ident.h"
 
 /* repeat - a string of n copies of c in buf (buf holds n + 1) */
 static const char *repeat(char *buf, char c, size_t n)

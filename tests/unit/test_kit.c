@@ -34,8 +34,8 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include "digest.h"
-#include "kit.h"
+#include "lib/digest.h"
+#include "lib/kit.h"
 
 struct fixture {
 	char dir[64];

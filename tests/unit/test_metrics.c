@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "metrics.h"
+#include "lib/metrics.h"
 
 struct fixture {
 	char dir[64];

@@ -19,9 +19,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "log.h"
-#include "policy.h"
-#include "toml.h"
+#include "lib/log.h"
+#include "lib/policy.h"
+#include "lib/toml.h"
 
 #define P1 "6f1c2b3a-0000-4000-8000-0123456789ab"
 #define P1_UPPER "6F1C2B3A-0000-4000-8000-0123456789AB"

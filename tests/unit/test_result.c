@@ -4,7 +4,7 @@
  * writes them: result_success (text or null), result_failure (the inner error
  * object as json.dumps text: ", " and ": " separators, status_code left out when
  * 0, non-ASCII \u-escaped as ensure_ascii does, in lower-case hex),
- * result_cohort_failure's shape with a UTC date; and report_backoff: 2 s doubling
+ * result_cohort_failure's shape with a UTC date; and retry_backoff: 2 s doubling
  * per attempt, capped at 600 s, scaled into [0.5, 1.0] by the jitter.
  */
 #include <setjmp.h>
@@ -18,8 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "report.h"
-#include "result.h"
+#include "lib/retry.h"
+#include "lib/result.h"
 
 /* dumps - v as text with Python's default separators; the caller frees */
 static char *dumps(json_t *v)
@@ -241,10 +241,10 @@ static void assert_near(double got, double want)
 static void test_backoff_first(void **state)
 {
 	(void)state;
-	assert_near(report_backoff(1, 0.0), 1.0);
-	assert_true(report_backoff(1, 0.999999999) < 2.0);
-	assert_true(report_backoff(1, 0.999999999) > 1.99);
-	assert_near(report_backoff(1, 0.5), 1.5);
+	assert_near(retry_backoff(1, 0.0), 1.0);
+	assert_true(retry_backoff(1, 0.999999999) < 2.0);
+	assert_true(retry_backoff(1, 0.999999999) > 1.99);
+	assert_near(retry_backoff(1, 0.5), 1.5);
 }
 
 static void test_backoff_growth_and_cap(void **state)
@@ -255,20 +255,20 @@ static void test_backoff_growth_and_cap(void **state)
 	for (int a = 1; a <= 40; a++) {
 		double want = base > 600.0 ? 600.0 : base;
 
-		assert_near(report_backoff(a, 0.0), want * 0.5);
-		assert_true(report_backoff(a, 0.999999999) < want);
+		assert_near(retry_backoff(a, 0.0), want * 0.5);
+		assert_true(retry_backoff(a, 0.999999999) < want);
 		if (a > 1 && want < 600.0)
-			assert_near(report_backoff(a, 0.0), 2.0 * report_backoff(a - 1, 0.0));
+			assert_near(retry_backoff(a, 0.0), 2.0 * retry_backoff(a - 1, 0.0));
 		base *= 2.0;
 	}
-	assert_near(report_backoff(2, 0.0), 2.0);
-	assert_near(report_backoff(3, 0.0), 4.0);
-	assert_near(report_backoff(9, 0.0), 256.0);	/* 512 undithered: not capped */
-	assert_near(report_backoff(9, 0.999999999), 512.0 * (0.5 + 0.5 * 0.999999999));
-	assert_near(report_backoff(10, 0.0), 300.0);	/* 1024 undithered, capped to 600 */
-	assert_near(report_backoff(10, 0.999999999), 600.0 * (0.5 + 0.5 * 0.999999999));
-	assert_true(report_backoff(INT_MAX, 0.999999999) <= 600.0);
-	assert_near(report_backoff(INT_MAX, 0.0), 300.0);
+	assert_near(retry_backoff(2, 0.0), 2.0);
+	assert_near(retry_backoff(3, 0.0), 4.0);
+	assert_near(retry_backoff(9, 0.0), 256.0);	/* 512 undithered: not capped */
+	assert_near(retry_backoff(9, 0.999999999), 512.0 * (0.5 + 0.5 * 0.999999999));
+	assert_near(retry_backoff(10, 0.0), 300.0);	/* 1024 undithered, capped to 600 */
+	assert_near(retry_backoff(10, 0.999999999), 600.0 * (0.5 + 0.5 * 0.999999999));
+	assert_true(retry_backoff(INT_MAX, 0.999999999) <= 600.0);
+	assert_near(retry_backoff(INT_MAX, 0.0), 300.0);
 }
 
 static void test_backoff_jitter_range(void **state)
@@ -284,10 +284,10 @@ static void test_backoff_jitter_range(void **state)
 		if (undithered > 600.0)
 			undithered = 600.0;
 		for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
-			double d = report_backoff(a, u[i]);
+			double d = retry_backoff(a, u[i]);
 
 			if (d < 0.5 * undithered - 1e-9 || d > undithered + 1e-9)
-				fail_msg("report_backoff(%d, %g) = %g outside [%g, %g]", a, u[i], d,
+				fail_msg("retry_backoff(%d, %g) = %g outside [%g, %g]", a, u[i], d,
 					 0.5 * undithered, undithered);
 		}
 	}

@@ -17,8 +17,8 @@
 
 #include <pg_query.h>
 
-#include "sqlguard.h"
-#include "sqlresolve.h"
+#include "jobs/sqlguard.h"
+#include "jobs/sqlresolve.h"
 
 #define ONLY_SELECT "Only SELECT statements are allowed."
 #define ONE_STATEMENT "Exactly one SQL statement is allowed per request."

@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "task.h"
+#include "lib/task.h"
 
 #define U1 "0f8fad5b-d9cb-469f-a165-70867728950e"
 #define U2 "7C9E6679-7425-40DE-944B-E07FC1F90AE7"

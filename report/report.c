@@ -11,11 +11,13 @@
  * done/ and the stored result is reported again: both paths end with exactly one
  * accepted result on the hub.
  */
-#include "report.h"
+#include "report/report.h"
 
-#include "crash.h"
-#include "log.h"
-#include "result.h"
+#include "lib/crash.h"
+#include "lib/log.h"
+#include "lib/result.h"
+#include "lib/jobfile.h"
+#include "lib/retry.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -23,34 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
-
-#define REPORT_STATE "state.json"
-
-/* report_backoff - exponential backoff with jitter: 2 s doubling, 10 min cap */
-double report_backoff(int attempts, double unit_random)
-{
-	double d = 2.0;
-
-	for (int i = 1; i < attempts && d < 600.0; i++)
-		d *= 2.0;
-	if (d > 600.0)
-		d = 600.0;
-	return d * (0.5 + 0.5 * unit_random);
-}
-
-static double report_random(void)
-{
-	unsigned int u;
-
-	if (RAND_bytes((unsigned char *)&u, sizeof(u)) != 1)
-		return 0.5;
-	return (double)u / 4294967296.0;
-}
-
 static json_t *report_state_read(struct job *job)
 {
-	json_t *st = spool_job_read_json(job, REPORT_STATE, 1 << 20);
+	json_t *st = spool_job_read_json(job, JOBFILE_REPORT, JOBFILE_STATE_CAP);
 
 	if (!json_is_object(st)) {
 		json_decref(st);
@@ -61,30 +38,12 @@ static json_t *report_state_read(struct job *job)
 
 static int report_state_write(struct job *job, json_t *st)
 {
-	return spool_job_write_json(job, REPORT_STATE, st);
+	return spool_job_write_json(job, JOBFILE_REPORT, st);
 }
 
 static int report_bool(json_t *st, const char *key)
 {
 	return json_is_true(json_object_get(st, key));
-}
-
-/* report_make_due - reset bookkeeping so the stored result is reported next run */
-int report_make_due(struct job *job, int redelivery)
-{
-	json_t *st = report_state_read(job);
-	json_int_t redeliveries = json_integer_value(json_object_get(st, "redeliveries"));
-	int rc;
-
-	json_object_set_new(st, "attempts", json_integer(0));
-	json_object_set_new(st, "next_attempt_at", json_real(0));
-	json_object_set_new(st, "maybe_accepted", json_false());
-	json_object_del(st, "outcome");
-	if (redelivery)
-		json_object_set_new(st, "redeliveries", json_integer(redeliveries + 1));
-	rc = report_state_write(job, st);
-	json_decref(st);
-	return rc;
 }
 
 /* report_note - record what the hub said */
@@ -105,7 +64,7 @@ static void report_defer(struct node *n, struct job *job, json_t *st, const stru
 			 const char *what)
 {
 	json_int_t attempts = json_integer_value(json_object_get(st, "attempts")) + 1;
-	double delay = report_backoff((int)attempts, report_random());
+	double delay = retry_backoff((int)attempts, retry_random());
 	char detail[320];
 
 	/* the hub said when (429/503 with Retry-After): never sooner than that */
@@ -144,9 +103,9 @@ static int report_cohort(struct node *n, struct hub *h, struct job *job, json_t 
 	char detail[320];
 
 	if (report_bool(st, "cohort_accepted") || json_object_get(st, "cohort_refused") ||
-	    !spool_job_exists(job, "cohort.json"))
+	    !spool_job_exists(job, JOBFILE_COHORT))
 		return 0;
-	if (spool_job_read(job, "cohort.json", REPORT_MAX_RESULT, &body, &len) < 0) {
+	if (spool_job_read(job, JOBFILE_COHORT, JOBFILE_RESULT_CAP, &body, &len) < 0) {
 		log_error("job %s: cannot read cohort.json: %s", job->name, strerror(errno));
 		return 1;
 	}
@@ -228,7 +187,7 @@ static int report_job(struct node *n, struct hub *h, struct job *job, struct rep
 		stats->waiting++;
 		goto out;
 	}
-	task = spool_job_read_json(job, "task.json", 4u << 20);
+	task = spool_job_read_json(job, JOBFILE_TASK, JOBFILE_TASK_CAP);
 	task_type = json_string_value(json_object_get(task, "task_type"));
 	char type_buf[64] = "";
 	if (task_type)
@@ -240,7 +199,7 @@ static int report_job(struct node *n, struct hub *h, struct job *job, struct rep
 		goto out;
 	/* parsed before the test: jansson's json_is_object() is a macro that evaluates its
 	 * argument twice, so a json_loadb() inside it parsed the file twice and leaked one */
-	if (spool_job_read(job, "result.json", REPORT_MAX_RESULT, &body, &len) == 0)
+	if (spool_job_read(job, JOBFILE_RESULT, JOBFILE_RESULT_CAP, &body, &len) == 0)
 		result = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(result) || !json_is_boolean(json_object_get(result, "success"))) {
 		log_error("job %s: result.json is missing or damaged; job moved to hold/ for the "

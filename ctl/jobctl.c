@@ -2,11 +2,12 @@
 /*
  * jobctl - the operator's actions on spooled jobs (see jobctl.h).
  */
-#include "jobctl.h"
+#include "ctl/jobctl.h"
 
-#include "durable.h"
-#include "ident.h"
-#include "runner.h"
+#include "lib/durable.h"
+#include "lib/jobfile.h"
+#include "lib/ident.h"
+#include "jobs/jobs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -117,7 +118,7 @@ static int jobctl_keep_aside(struct job *job, const char *file, const char *tag)
 /* jobctl_rerun_done - re-execute a closed task locally, keep the result beside */
 static int jobctl_rerun_done(struct node *n, struct job *job, char *err, size_t errlen)
 {
-	json_t *task = spool_job_read_json(job, "task.json", 16u << 20), *result = NULL;
+	json_t *task = spool_job_read_json(job, JOBFILE_TASK, JOBFILE_TASK_CAP), *result = NULL;
 	struct job_answer a;
 	int rc = -1;
 
@@ -126,13 +127,13 @@ static int jobctl_rerun_done(struct node *n, struct job *job, char *err, size_t 
 		json_decref(task);
 		return -1;
 	}
-	runner_execute(n, job, task, &a);
+	jobs_execute(n, job, task, &a);
 	if (a.outcome == JOB_TRANSIENT) {
 		snprintf(err, errlen, "re-run of %s: %s unavailable; try again later", job->name,
 			 a.service);
 		goto out;
 	}
-	result = runner_result(&a);
+	result = jobs_result(&a);
 	char name[64];
 	struct stat st;
 	for (int k = 1; k < 1000; k++) {
@@ -172,7 +173,7 @@ int jobctl_rerun(struct node *n, struct job *job, char *err, size_t errlen)
 		return jobctl_rerun_done(n, job, err, errlen);
 	if (jobctl_keep_aside(job, "result.json", "") < 0 ||
 	    jobctl_keep_aside(job, "cohort.json", "") < 0 ||
-	    jobctl_keep_aside(job, "state.json", "") < 0 || spool_job_unlink(job, "exec.json") < 0 ||
+	    jobctl_keep_aside(job, JOBFILE_REPORT, "") < 0 || spool_job_unlink(job, JOBFILE_EXEC) < 0 ||
 	    spool_job_move(job, SPOOL_NEW, 1) < 0) {
 		snprintf(err, errlen, "cannot requeue job %s: %s", job->name, strerror(errno));
 		return -1;

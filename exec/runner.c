@@ -2,13 +2,14 @@
 /*
  * runner - run spooled jobs through their handlers (see runner.h).
  */
-#include "runner.h"
+#include "exec/runner.h"
 
-#include "crash.h"
-#include "log.h"
-#include "report.h"
-#include "result.h"
-#include "task.h"
+#include "lib/crash.h"
+#include "lib/log.h"
+#include "lib/jobfile.h"
+#include "lib/retry.h"
+#include "lib/result.h"
+#include "lib/task.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,58 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/rand.h>
 
-#define RUNNER_EXEC_STATE "exec.json"
-#define RUNNER_MAX_TASK (16u << 20)
-
-/* runner_result - result.json's body for an answer */
-json_t *runner_result(const struct job_answer *a)
-{
-	return a->success ? result_success(a->result_text)
-			  : result_failure(a->error ? a->error : "500: internal_error",
-					   a->status_code);
-}
-
-/* runner_execute - check the task again and run its handler */
-int runner_execute(struct node *n, struct job *job, json_t *task, struct job_answer *a)
-{
-	const char *type = json_string_value(json_object_get(task, "task_type"));
-	const char *id = json_string_value(json_object_get(task, "id"));
-	json_t *payload = json_object_get(task, "payload");
-	const struct jobs_entry *e;
-	char msg[512];
-	struct job_ctx ctx;
-
-	memset(a, 0, sizeof(*a));
-	if (type == NULL || id == NULL || (e = jobs_lookup(type)) == NULL) {
-		jobs_answer_fail(a, 0, "Unknown task type: %s", type ? type : "(none)");
-		a->status_code = 400;
-		return 0;
-	}
-	if (task_payload_check(type, payload, msg, sizeof(msg)) < 0) {
-		jobs_answer_fail(a, 0, "%s", msg);
-		a->status_code = 400;
-		return 0;
-	}
-	ctx.node = n;
-	ctx.job = job;
-	ctx.task_id = id;
-	ctx.task_type = type;
-	ctx.payload = payload;
-	e->run(&ctx, a);
-	CRASH_POINT("exec.mid_handler");
-	if (a->outcome == JOB_ANSWER && a->success && a->result_text &&
-	    strlen(a->result_text) > RESULT_MAX_TEXT) {
-		free(a->result_text);
-		a->result_text = NULL;
-		jobs_answer_fail(a, 500, "result exceeds the hub's limit of %d characters",
-				 RESULT_MAX_TEXT);
-	}
-	if (a->outcome == JOB_ANSWER && !a->success && a->error == NULL)
-		jobs_answer_fail(a, 500, "internal_error");
-	return 0;
-}
 
 /* runner_project - the project a task belongs to, for ordering; NULL when none */
 static const char *runner_project(json_t *task)
@@ -78,17 +28,10 @@ static const char *runner_project(json_t *task)
 	return id ? id : json_string_value(json_object_get(p, "imaging_project_id"));
 }
 
-static double runner_random(void)
-{
-	unsigned int u;
-
-	return RAND_bytes((unsigned char *)&u, sizeof(u)) == 1 ? (double)u / 4294967296.0 : 0.5;
-}
-
 /* runner_defer - a transient failure: back to new/, or give up after the limit */
 static int runner_defer(struct node *n, struct job *job, struct job_answer *a)
 {
-	json_t *st = spool_job_read_json(job, RUNNER_EXEC_STATE, 1 << 20);
+	json_t *st = spool_job_read_json(job, JOBFILE_EXEC, JOBFILE_STATE_CAP);
 	double now = node_now(), first;
 	json_int_t attempts;
 
@@ -107,14 +50,14 @@ static int runner_defer(struct node *n, struct job *job, struct job_answer *a)
 		json_decref(st);
 		return 1;	/* report it */
 	}
-	double delay = report_backoff((int)attempts, runner_random());
+	double delay = retry_backoff((int)attempts, retry_random());
 	if (delay > 60)
 		delay = 60;	/* a local service: come back at least every minute */
 	json_object_set_new(st, "attempts", json_integer(attempts));
 	json_object_set_new(st, "first_failure_at", json_real(first));
 	json_object_set_new(st, "next_attempt_at", json_real(now + delay));
 	json_object_set_new(st, "service", json_string(a->service));
-	if (spool_job_write_json(job, RUNNER_EXEC_STATE, st) < 0 ||
+	if (spool_job_write_json(job, JOBFILE_EXEC, st) < 0 ||
 	    spool_job_move(job, SPOOL_NEW, 1) < 0) {
 		log_error("job %s: cannot put it back in new/: %s", job->name, strerror(errno));
 		json_decref(st);
@@ -161,7 +104,7 @@ static void runner_tally(struct runner_stats *stats, const char *type, const str
 static int runner_job(struct node *n, struct job *job, struct runner_stats *stats,
 		      json_t *waiting)
 {
-	json_t *task = spool_job_read_json(job, "task.json", RUNNER_MAX_TASK), *result = NULL;
+	json_t *task = spool_job_read_json(job, JOBFILE_TASK, JOBFILE_TASK_CAP), *result = NULL;
 	const char *type = json_string_value(json_object_get(task, "task_type"));
 	struct job_answer a;
 	struct timespec t0, t1;
@@ -175,7 +118,7 @@ static int runner_job(struct node *n, struct job *job, struct runner_stats *stat
 	} else {
 		node_audit(n, "task.started", job->task_id, type,
 			   json_pack("{s:I}", "seq", (json_int_t)job->seq));
-		runner_execute(n, job, task, &a);
+		jobs_execute(n, job, task, &a);
 	}
 	if (a.outcome == JOB_TRANSIENT) {
 		int d = runner_defer(n, job, &a);
@@ -197,9 +140,9 @@ static int runner_job(struct node *n, struct job *job, struct runner_stats *stat
 		if (qid && tid)
 			a.cohort = result_cohort_failure(qid, tid, a.error);
 	}
-	result = runner_result(&a);
-	if (result == NULL || (a.cohort && spool_job_write_json(job, "cohort.json", a.cohort) < 0) ||
-	    spool_job_write_json(job, "result.json", result) < 0) {
+	result = jobs_result(&a);
+	if (result == NULL || (a.cohort && spool_job_write_json(job, JOBFILE_COHORT, a.cohort) < 0) ||
+	    spool_job_write_json(job, JOBFILE_RESULT, result) < 0) {
 		if (errno == ENOSPC || errno == EDQUOT) {
 			/* every other job would fail the same way: stop the run (rc 2) */
 			log_error("job %s: cannot write its result: the disk holding %s is full; it "
@@ -245,8 +188,8 @@ out:
 /* runner_due - is a job in new/ due, and not behind a waiting job of its project */
 static int runner_due(struct job *job, json_t *waiting_projects)
 {
-	json_t *st = spool_job_read_json(job, RUNNER_EXEC_STATE, 1 << 20);
-	json_t *task = spool_job_read_json(job, "task.json", RUNNER_MAX_TASK);
+	json_t *st = spool_job_read_json(job, JOBFILE_EXEC, JOBFILE_STATE_CAP);
+	json_t *task = spool_job_read_json(job, JOBFILE_TASK, JOBFILE_TASK_CAP);
 	const char *project = runner_project(task);
 	int due = 1;
 

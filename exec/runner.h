@@ -3,11 +3,9 @@
  * runner - claim spooled jobs in the hub's order, run their handlers, spool results.
  *
  * SYNOPSIS
- *	#include "runner.h"
+ *	#include "exec/runner.h"
  *
  *	int runner_run(struct node *n, struct runner_stats *st);
- *	int runner_execute(struct node *n, struct job *job, json_t *task, struct job_answer *a);
- *	json_t *runner_result(const struct job_answer *a);
  *
  * DESCRIPTION
  *	runner_run() (under flip-exec's lock) first re-runs jobs a crashed flip-exec
@@ -20,11 +18,7 @@
  *	same project waits in new/ (persist_cohort must finish before create_imaging).
  *	A failed cohort_query also gets the failure body for /cohort/results.
  *
- *	runner_execute() checks the task again (type known, payload schema: the spool
- *	is trusted no more than the hub) and calls the handler; flipctl rerun uses it
- *	for jobs the hub has closed.
- *
- *	runner_result() renders an answer as result.json's body.
+ *	Each job runs through jobs_execute() (jobs/jobs.h).
  *
  *	runner_stats counts this run's answers by task type (a type no handler knows
  *	counts as "unknown") and, for cohort queries, by the "refused" category of the
@@ -41,8 +35,8 @@
 
 #include <jansson.h>
 
-#include "jobs.h"
-#include "node.h"
+#include "jobs/jobs.h"
+#include "lib/node.h"
 
 #define RUNNER_TALLIES 8
 
@@ -56,7 +50,5 @@ struct runner_stats {
 };
 
 int runner_run(struct node *n, struct runner_stats *st);
-int runner_execute(struct node *n, struct job *job, json_t *task, struct job_answer *a);
-json_t *runner_result(const struct job_answer *a);
 
 #endif

@@ -13,7 +13,7 @@
  * Values are not secrets; a bad one is repeated in a message, at most
  * PRIVACY_ECHO bytes with control characters shown as '?'.
  */
-#include "privacy.h"
+#include "fl/privacy.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
  * status - what flipctl status shows, collected once as JSON.
  *
  * SYNOPSIS
- *	#include "status.h"
+ *	#include "ctl/status.h"
  *
  *	json_t *status_collect(struct node *n);
  *	json_t *status_job(struct node *n, struct job *job);
@@ -27,7 +27,7 @@
 
 #include <jansson.h>
 
-#include "node.h"
+#include "lib/node.h"
 
 json_t *status_collect(struct node *n);
 json_t *status_job(struct node *n, struct job *job);

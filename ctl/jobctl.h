@@ -3,7 +3,7 @@
  * jobctl - the operator's actions on spooled jobs (flipctl's engine).
  *
  * SYNOPSIS
- *	#include "jobctl.h"
+ *	#include "ctl/jobctl.h"
  *
  *	int jobctl_find(struct spool *sp, const char *ref, struct job *job, char *err, size_t errlen);
  *	int jobctl_hold(struct node *n, struct job *job, char *err, size_t errlen);
@@ -36,8 +36,8 @@
 
 #include <stddef.h>
 
-#include "node.h"
-#include "spool.h"
+#include "lib/node.h"
+#include "lib/spool.h"
 
 int jobctl_find(struct spool *sp, const char *ref, struct job *job, char *err, size_t errlen);
 int jobctl_hold(struct node *n, struct job *job, char *err, size_t errlen);

@@ -7,14 +7,14 @@
  * a path leave BASE_IMAGES_DOWNLOAD_DIR or the project store. The realpath check at
  * the end is a second lock on the same door.
  */
-#include "handoff.h"
+#include "lib/handoff.h"
 
-#include "durable.h"
-#include "fluser.h"
-#include "ident.h"
-#include "imaging_store.h"
-#include "log.h"
-#include "task.h"
+#include "lib/durable.h"
+#include "lib/fluser.h"
+#include "lib/ident.h"
+#include "lib/imaging_store.h"
+#include "lib/log.h"
+#include "lib/task.h"
 
 #include <dirent.h>
 #include <errno.h>

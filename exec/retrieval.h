@@ -3,7 +3,7 @@
  * retrieval - the imaging retrieval worker behind `flip-exec imaging` (docs/design/imaging.md).
  *
  * SYNOPSIS
- *	#include "retrieval.h"
+ *	#include "exec/retrieval.h"
  *
  *	int retrieval_run(struct node *n, struct retrieval_stats *st, char *err, size_t errlen);
  *
@@ -51,7 +51,7 @@
 
 #include <stddef.h>
 
-#include "node.h"
+#include "lib/node.h"
 
 enum { RETRIEVAL_OK = 0, RETRIEVAL_PACS_DOWN = 1, RETRIEVAL_CONFIG = 2, RETRIEVAL_FAILED = 3 };
 

@@ -3,7 +3,7 @@
  * serve - flip-serve's HTTP side: the FL client's data endpoints, one connection at a time.
  *
  * SYNOPSIS
- *	#include "serve.h"
+ *	#include "serve/serve.h"
  *
  *	void serve_check_config(const struct node *n);
  *	int serve_connection(struct node *n, int fd, char *err, size_t errlen);
@@ -107,7 +107,7 @@
 
 #include <stddef.h>
 
-#include "node.h"
+#include "lib/node.h"
 
 #define SERVE_BODY_MAX (1024u * 1024)	  /* request body cap: 413 beyond */
 #define SERVE_DISCARD_MAX (16u * 1024 * 1024) /* an oversized body is read and dropped up to this */

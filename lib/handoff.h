@@ -3,7 +3,7 @@
  * handoff - imaging studies handed to FL training code, and its results taken back.
  *
  * SYNOPSIS
- *	#include "handoff.h"
+ *	#include "lib/handoff.h"
  *
  *	int handoff_download(const struct config *cfg, const char *net_id, const char *project,
  *			     const char *accession, const char *assessor_type,
@@ -67,7 +67,7 @@
 #include <time.h>
 #include <jansson.h>
 
-#include "config.h"
+#include "lib/config.h"
 
 int handoff_download(const struct config *cfg, const char *net_id, const char *project,
 		     const char *accession, const char *assessor_type, const char *resource_type,

@@ -9,15 +9,15 @@
  * from the catalog rather than trying a write: the session is READ ONLY anyway,
  * and a doctor must not change a hospital's database to prove it could.
  */
-#include "doctor.h"
+#include "ctl/doctor.h"
 
-#include "dicom.h"
-#include "durable.h"
-#include "envelope.h"
-#include "heartbeat.h"
-#include "hub.h"
-#include "kit.h"
-#include "omop.h"
+#include "lib/dicom.h"
+#include "lib/durable.h"
+#include "lib/envelope.h"
+#include "lib/heartbeat.h"
+#include "lib/hub.h"
+#include "lib/kit.h"
+#include "lib/omop.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * doctor - the set-up checks of `flipctl doctor`, one line each (docs/design/operations.md).
  *
  * SYNOPSIS
- *	#include "doctor.h"
+ *	#include "ctl/doctor.h"
  *
  *	void doctor_say(struct doctor *d, enum doctor_verdict v, const char *check,
  *			const char *fmt, ...);
@@ -62,8 +62,8 @@
 
 #include <stdio.h>
 
-#include "config.h"
-#include "node.h"
+#include "lib/config.h"
+#include "lib/node.h"
 
 #define DOCTOR_CONNECT_SECONDS 5
 #define DOCTOR_CERT_WARN_DAYS 30

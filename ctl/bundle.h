@@ -3,7 +3,7 @@
  * bundle - the support tarball of `flipctl bundle` (docs/design/operations.md), safe to mail.
  *
  * SYNOPSIS
- *	#include "bundle.h"
+ *	#include "ctl/bundle.h"
  *
  *	int bundle_write(struct node *n, const char *path, const char *problem,
  *			 unsigned flags, struct bundle_result *res, char *err, size_t errlen);
@@ -96,8 +96,8 @@
 #include <time.h>
 #include <jansson.h>
 
-#include "config.h"
-#include "node.h"
+#include "lib/config.h"
+#include "lib/node.h"
 
 #define BUNDLE_TAIL_LINES 200
 #define BUNDLE_TAIL_BYTES (1u << 20)

@@ -3,7 +3,7 @@
  * intake - fetch pending tasks from the hub and spool every one durably.
  *
  * SYNOPSIS
- *	#include "intake.h"
+ *	#include "poll/intake.h"
  *
  *	int intake_fetch(struct node *n, struct hub *h, struct intake_stats *st,
  *			 char *err, size_t errlen);
@@ -46,8 +46,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#include "hub.h"
-#include "node.h"
+#include "lib/hub.h"
+#include "lib/node.h"
 
 enum { INTAKE_OK = 0, INTAKE_FAILED = 1, INTAKE_AUTH = 2, INTAKE_SPOOL = 3 };
 

@@ -25,19 +25,19 @@
  * ppoll(), so a signal can never slip in between the check of the flags and the
  * wait (the classic race of pause()).
  */
-#include "serve.h"
+#include "serve/serve.h"
 
-#include "cohort_live.h"
-#include "handoff.h"
-#include "sqlguard.h"
+#include "jobs/cohort_live.h"
+#include "lib/handoff.h"
+#include "jobs/sqlguard.h"
 
-#include "digest.h"
-#include "envelope.h"
-#include "ident.h"
-#include "log.h"
-#include "policy.h"
-#include "snapshot.h"
-#include "task.h"
+#include "lib/digest.h"
+#include "lib/envelope.h"
+#include "lib/ident.h"
+#include "lib/log.h"
+#include "lib/policy.h"
+#include "lib/snapshot.h"
+#include "lib/task.h"
 
 #include <errno.h>
 #include <fcntl.h>

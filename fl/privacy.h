@@ -3,7 +3,7 @@
  * privacy - the site privacy policy of the FL client: settings, refusals, privacy.json.
  *
  * SYNOPSIS
- *	#include "privacy.h"
+ *	#include "fl/privacy.h"
  *
  *	void privacy_settings_init(struct privacy_settings *s);
  *	int privacy_settings_add(struct privacy_settings *s, const char *name,

@@ -11,15 +11,15 @@
  * host firewall is what narrows who can connect (the receiver itself accepts only
  * associations called for FLIP_AETITLE and instances of the study asked for).
  */
-#include "retrieval.h"
+#include "exec/retrieval.h"
 
-#include "crash.h"
-#include "deid.h"
-#include "dicom.h"
-#include "durable.h"
-#include "ident.h"
-#include "imaging_store.h"
-#include "log.h"
+#include "lib/crash.h"
+#include "exec/deid.h"
+#include "lib/dicom.h"
+#include "lib/durable.h"
+#include "lib/ident.h"
+#include "lib/imaging_store.h"
+#include "lib/log.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -7,15 +7,15 @@
  * this process. The code keeps that window short and free of anything that can
  * block (no network, no database): parse, open, check, write, rename, fsync.
  */
-#include "intake.h"
+#include "poll/intake.h"
 
-#include "crash.h"
-#include "envelope.h"
-#include "ident.h"
-#include "log.h"
-#include "report.h"
-#include "result.h"
-#include "task.h"
+#include "lib/crash.h"
+#include "lib/envelope.h"
+#include "lib/ident.h"
+#include "lib/log.h"
+#include "lib/jobfile.h"
+#include "lib/result.h"
+#include "lib/task.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -196,10 +196,10 @@ static int intake_write_job(struct node *n, struct intake_item *it, unsigned lon
 		json_object_set_new(task, "refused", json_string(it->error));
 		/* 400: the hub sent something this node cannot run as it stands */
 		result = result_failure(it->error, 400);
-		if (result == NULL || spool_job_write_json(&it->job, "result.json", result) < 0)
+		if (result == NULL || spool_job_write_json(&it->job, JOBFILE_RESULT, result) < 0)
 			goto out;
 	}
-	rc = spool_job_write_json(&it->job, "task.json", task);
+	rc = spool_job_write_json(&it->job, JOBFILE_TASK, task);
 out:
 	json_decref(task);
 	json_decref(result);
@@ -219,11 +219,11 @@ static void intake_redelivered(struct node *n, const struct intake_known *k, con
 	}
 	switch (k->state) {
 	case SPOOL_OUT:
-		outcome = report_make_due(&job, 1) == 0 ? "report due now" : "bookkeeping failed";
+		outcome = jobfile_report_due(&job, 1) == 0 ? "report due now" : "bookkeeping failed";
 		break;
 	case SPOOL_DONE:
 	case SPOOL_FAILED:
-		if (report_make_due(&job, 1) == 0 && spool_job_move(&job, SPOOL_OUT, 1) == 0)
+		if (jobfile_report_due(&job, 1) == 0 && spool_job_move(&job, SPOOL_OUT, 1) == 0)
 			outcome = "stored result to be reported again";
 		else
 			outcome = "could not requeue the stored result";

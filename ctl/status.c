@@ -2,11 +2,12 @@
 /*
  * status - local facts for flipctl status and ls (see status.h).
  */
-#include "status.h"
+#include "ctl/status.h"
 
-#include "durable.h"
-#include "heartbeat.h"
-#include "imaging_store.h"
+#include "lib/durable.h"
+#include "lib/jobfile.h"
+#include "lib/heartbeat.h"
+#include "lib/imaging_store.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -174,10 +175,10 @@ json_t *status_collect(struct node *n)
 /* status_job - one line's worth of facts about a job */
 json_t *status_job(struct node *n, struct job *job)
 {
-	json_t *task = spool_job_read_json(job, "task.json", 16u << 20);
-	json_t *state = spool_job_read_json(job, "state.json", 1 << 20);
-	json_t *exec = spool_job_read_json(job, "exec.json", 1 << 20);
-	json_t *result = spool_job_read_json(job, "result.json", 12u << 20);
+	json_t *task = spool_job_read_json(job, JOBFILE_TASK, JOBFILE_TASK_CAP);
+	json_t *state = spool_job_read_json(job, JOBFILE_REPORT, JOBFILE_STATE_CAP);
+	json_t *exec = spool_job_read_json(job, JOBFILE_EXEC, JOBFILE_STATE_CAP);
+	json_t *result = spool_job_read_json(job, JOBFILE_RESULT, JOBFILE_RESULT_CAP);
 	struct stat s;
 	double age = 0;
 	const char *outcome = "waiting";

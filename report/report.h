@@ -3,11 +3,9 @@
  * report - upload spooled results to the hub, exactly once, in order.
  *
  * SYNOPSIS
- *	#include "report.h"
+ *	#include "report/report.h"
  *
  *	int report_run(struct node *n, struct hub *h, struct report_stats *st);
- *	int report_make_due(struct job *job, int redelivery);
- *	double report_backoff(int attempts, double unit_random);
  *
  * DESCRIPTION
  *	report_run() walks out/ in seq order, then lists out/ again and walks the jobs
@@ -20,7 +18,7 @@
  *				whose answer was lost means that attempt was accepted:
  *				the job goes to done/, noted as such);
  *	  anything else		transient: attempts+1 and next_attempt_at = now +
- *				report_backoff() in state.json, the job stays in out/, and
+ *				retry_backoff() (lib/retry.h) in state.json, the job stays in out/, and
  *				the run stops (the hub is unwell: do not hammer it).
  *	A cohort result the hub refuses for good is recorded and logged, and the
  *	task result is still reported so the hub's task does not hang.
@@ -28,12 +26,8 @@
  *	a lost answer leaves that mark, which is how a later 409 is recognised as our
  *	own accepted attempt.
  *
- *	report_make_due() is flip-poll's hook for re-delivered ids: it resets the
- *	job's bookkeeping so its stored result is reported at the next run (keeping
- *	the fact that the cohort results were accepted) and counts the re-delivery.
- *
- *	report_backoff() is 2 s doubling per attempt, capped at 600 s, with jitter:
- *	the delay is scaled into [0.5, 1.0] of that by unit_random in [0, 1).
+ *	A re-delivered task id is flip-poll's business: jobfile_report_due()
+ *	(lib/jobfile.h) makes its stored result due again.
  *
  * DIAGNOSTICS
  *	report_run() returns 0 when it worked through what was due, 1 when it stopped
@@ -42,18 +36,14 @@
 #ifndef FLIP_REPORT_H
 #define FLIP_REPORT_H
 
-#include "hub.h"
-#include "node.h"
-#include "spool.h"
-
-#define REPORT_MAX_RESULT (12u * 1024 * 1024)	/* result.json cap (the hub takes 10M chars) */
+#include "lib/hub.h"
+#include "lib/node.h"
+#include "lib/spool.h"
 
 struct report_stats {
 	int done, failed, retried, waiting;
 };
 
 int report_run(struct node *n, struct hub *h, struct report_stats *st);
-int report_make_due(struct job *job, int redelivery);
-double report_backoff(int attempts, double unit_random);
 
 #endif

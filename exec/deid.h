@@ -3,7 +3,7 @@
  * deid - de-identify one DICOM instance: FLIP's rules plus DICOM PS3.15 Annex E.
  *
  * SYNOPSIS
- *	#include "deid.h"
+ *	#include "exec/deid.h"
  *
  *	int deid_instance(struct dicom_ds *ds, const struct deid_params *p,
  *			  struct deid_stats *st, char *err, size_t errlen);
@@ -93,7 +93,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dicom.h"
+#include "lib/dicom.h"
 
 #define DEID_MIN_KEY 16
 #define DEID_UID_LEN 48		/* "2.25." + at most 39 digits + NUL, rounded up */

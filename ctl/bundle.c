@@ -18,13 +18,13 @@
  * removed). The check before writing only spares the work and gives a clearer
  * message.
  */
-#include "bundle.h"
+#include "ctl/bundle.h"
 
-#include "audit.h"
-#include "digest.h"
-#include "durable.h"
-#include "envelope.h"
-#include "status.h"
+#include "lib/audit.h"
+#include "lib/digest.h"
+#include "lib/durable.h"
+#include "lib/envelope.h"
+#include "ctl/status.h"
 
 #include <ctype.h>
 #include <dirent.h>

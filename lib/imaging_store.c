@@ -2,10 +2,10 @@
 /*
  * imaging_store - the native imaging project store (see imaging_store.h).
  */
-#include "imaging_store.h"
+#include "lib/imaging_store.h"
 
-#include "durable.h"
-#include "ident.h"
+#include "lib/durable.h"
+#include "lib/ident.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -4,7 +4,7 @@
  * (docs/design/imaging.md).
  *
  * SYNOPSIS
- *	#include "imaging_store.h"
+ *	#include "lib/imaging_store.h"
  *
  *	int imaging_find_by_hub_project(const char *state_dir, const char *hub_project,
  *					char id[37]);

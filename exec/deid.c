@@ -19,7 +19,7 @@
  * never looked up in a table of the study's own UIDs, so references in other
  * instances, retrieved in another run, map the same way.
  */
-#include "deid.h"
+#include "exec/deid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +35,7 @@
 
 /* the table: generated, see the file comment */
 static const struct deid_rule rules[] = {
-#include "deid_table.inc"
+#include "exec/deid_table.inc"
 };
 
 #define NRULES (sizeof rules / sizeof rules[0])
