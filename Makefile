@@ -58,12 +58,13 @@ CXXFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -U_FORTIFY_SOUR
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-PROGRAMS := $(patsubst bin/%.c,%,$(wildcard bin/*.c))
 # the layers (README "Layout"; tools/lint-tree checks them): lib/ under jobs/ under
-# one folder per program's logic, under bin/'s thin mains
-PROGRAM_DIRS := poll exec report serve fl ctl
-SRC_DIRS := lib jobs $(PROGRAM_DIRS)
-LIB_SRC  := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
+# bin/<program>/, one folder per program: its main.c and the logic only it uses
+PROGRAMS := $(patsubst bin/%/main.c,%,$(wildcard bin/*/main.c))
+PROG_SRC := $(filter-out %/main.c,$(wildcard bin/*/*.c))
+# everything but the mains goes into libflip.a: a program links what it calls, and
+# the unit tests can reach any module
+LIB_SRC  := $(wildcard lib/*.c) $(wildcard jobs/*.c) $(PROG_SRC)
 # the only C++: small extern "C" shims over C++ libraries (docs/design/style.md)
 LIB_CXX  := $(wildcard lib/*.cc)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -76,6 +77,7 @@ BINS     := $(addprefix build/bin/,$(PROGRAMS))
 # test tree: same sources, crash points compiled in
 TOBJ     := $(patsubst %.c,build/test/obj/%.o,$(LIB_SRC)) $(patsubst %.cc,build/test/obj/%.o,$(LIB_CXX))
 TBINS    := $(addprefix build/test/bin/,$(PROGRAMS))
+MAINS    := $(patsubst %,build/obj/bin/%/main.o,$(PROGRAMS)) $(patsubst %,build/test/obj/bin/%/main.o,$(PROGRAMS))
 UNITS    := $(patsubst tests/unit/%.c,build/test/unit/%,$(UNIT_SRC))
 
 .PHONY: all deps deps-test build test unit integration demo bench install uninstall deb provision clean lint fuzz
@@ -101,7 +103,7 @@ deps:
 	$(call deps_install,packages.list)
 deps-test: deps
 	$(call deps_install,packages-test.list)
-$(OBJ) $(TOBJ) $(BINS) $(TBINS): | $(FLIP_DEPS)
+$(OBJ) $(TOBJ) $(MAINS) $(BINS) $(TBINS): | $(FLIP_DEPS)
 $(UNITS): | $(if $(FLIP_DEPS),deps-test)
 
 build/obj/%.o: %.c
@@ -125,12 +127,12 @@ build/test/libflip.a: $(TOBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-build/bin/%: bin/%.c build/libflip.a
+build/bin/%: build/obj/bin/%/main.o build/libflip.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< build/libflip.a $(PKG_LIBS)
-build/test/bin/%: bin/%.c build/test/libflip.a
+	$(CC) $(LDFLAGS) -o $@ $< build/libflip.a $(PKG_LIBS)
+build/test/bin/%: build/test/obj/bin/%/main.o build/test/libflip.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -DFLIP_TEST_BUILD $(LDFLAGS) -o $@ $< build/test/libflip.a $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< build/test/libflip.a $(PKG_LIBS)
 build/test/unit/%: tests/unit/%.c build/test/libflip.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DFLIP_TEST_BUILD $(LDFLAGS) -o $@ $< build/test/libflip.a $(PKG_LIBS) -lcmocka
@@ -213,7 +215,7 @@ provision:
 lint:
 	$(PYTHON) tools/lint-tree
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	    --suppress=missingIncludeSystem -D_GNU_SOURCE -I. $(SRC_DIRS) bin
+	    --suppress=missingIncludeSystem -D_GNU_SOURCE -I. lib jobs bin
 
 clean:
 	rm -rf build
@@ -236,7 +238,7 @@ FUZZ_SRC_payload  := lib/task.c lib/b64.c
 FUZZ_SRC_config   := lib/config.c lib/b64.c lib/log.c lib/task.c
 FUZZ_SRC_sqlguard := jobs/sqlguard.c
 FUZZ_SRC_sqlattack := jobs/sqlguard.c jobs/sqlresolve.c
-FUZZ_SRC_deid     := exec/deid.c lib/dicom.cc lib/log.c
+FUZZ_SRC_deid     := lib/deid.c lib/dicom.cc lib/log.c
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(addprefix build/fuzz/fuzz_,$(FUZZ_NAMES))
 
@@ -277,4 +279,4 @@ fuzz-smoke:
 
 -include $(wildcard build/fuzz/obj/*/*.d build/fuzz/obj/*/*/*.d)
 
--include $(OBJ:.o=.d) $(TOBJ:.o=.d)
+-include $(OBJ:.o=.d) $(TOBJ:.o=.d) $(MAINS:.o=.d)

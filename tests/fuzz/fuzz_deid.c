@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exec/deid.h"
+#include "lib/deid.h"
 #include "lib/dicom.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -30,7 +30,7 @@
 #include <archive_entry.h>
 #include <jansson.h>
 
-#include "ctl/bundle.h"
+#include "bin/flipctl/bundle.h"
 #include "lib/config.h"
 #include "lib/node.h"
 

@@ -32,7 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "exec/deid.h"
+#include "lib/deid.h"
 #include "lib/dicom.h"
 
 #define SAMPLES "/usr/lib/python3/dist-packages/pydicom/data/test_files"

@@ -47,7 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "exec/deid.h"
+#include "lib/deid.h"
 #include "lib/dicom.h"
 
 #define MAX_ACC 64

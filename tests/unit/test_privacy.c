@@ -25,7 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fl/privacy.h"
+#include "bin/flip-fl/privacy.h"
 
 /* the end of resolve()'s settings: a typed null, as variadic functions need */
 #define END ((const char *)NULL)
