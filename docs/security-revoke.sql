@@ -16,7 +16,7 @@
 --
 -- Check the result with `flipctl doctor`: the omop-functions line then says that none
 -- of the risky functions is executable. Keep the list in step with RISKY_FUNCTIONS in
--- lib/doctor.c.
+-- bin/flipctl/doctor.c.
 DO $revoke$
 DECLARE
     f regprocedure;

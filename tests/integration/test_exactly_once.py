@@ -194,7 +194,7 @@ class TestUploadFaults(NodeTestCase):
         self.check_lost_answer("truncate", processed=True)
 
     def test_answer_lost_on_a_reused_connection(self):
-        # Regression (found by the faults soak, fixed in lib/hub.c + lib/report.c with
+        # Regression (found by the faults soak, fixed in lib/hub.c + bin/flip-report/report.c with
         # hub_reply.maybe_resent): when the hub processes a result POST and the
         # connection closes before any answer (drop_after), libcurl silently re-sends
         # the POST if the connection was a reused one ("Connection died, retrying a
@@ -293,7 +293,7 @@ class TestLostFetch(NodeTestCase):
     nothing is spooled, and the tasks come back (once each) after the stale requeue."""
 
     def test_claimed_tasks_whose_answer_was_lost_come_back(self):
-        # Regression (was a bug in lib/intake.c intake_fetch()): the GET follows the
+        # Regression (was a bug in bin/flip-poll/intake.c intake_fetch()): the GET follows the
         # heartbeat on the same connection, so when the hub claims the tasks and the
         # connection dies before the answer, libcurl silently sends the GET again; the
         # second claims nothing. flip-poll now says so and exits 1.
@@ -392,7 +392,7 @@ class TestCrashPoints(NodeTestCase):
             self.assertEqual(st.get("outcome") == "accepted", point == "report.after_state")
 
     def test_audit_trail_complete_after_a_crash_at_after_spool(self):
-        # Regression (was a gap in lib/intake.c intake_accept()): the task.fetched
+        # Regression (was a gap in bin/flip-poll/intake.c intake_accept()): the task.fetched
         # audit lines are now written before any job becomes visible, so a crash at
         # poll.after_spool cannot leave a job that runs without its record.
         ids = [self.add("delete_imaging"), self.add("update_user_profile")]

@@ -183,7 +183,7 @@ class TestHostileIds(NodeTestCase):
         self.assertEqual(len(self.node.jobs("done")), len(ok))
 
     def test_nul_in_one_id_does_not_lose_the_batch(self):
-        # Regression (found by this test, fixed in lib/intake.c): the reply used to be
+        # Regression (found by this test, fixed in bin/flip-poll/intake.c): the reply used to be
         # parsed without JSON_ALLOW_NUL, so one task whose id holds "\u0000" - valid
         # JSON - made the whole reply "not JSON" and every task claimed with it was
         # dropped, again at each re-delivery, until the hub's retry limit failed them
