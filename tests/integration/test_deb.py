@@ -37,7 +37,8 @@ with open(os.path.join(ROOT, "VERSION"), encoding="utf-8") as _f:
 ARCH = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
                       text=True).stdout.strip()
 DEB = os.path.join(ROOT, "build", "deb", "flip-node_%s_%s.deb" % (VERSION, ARCH))
-PROGRAMS = sorted(f[:-2] for f in os.listdir(os.path.join(ROOT, "bin")) if f.endswith(".c"))
+PROGRAMS = sorted(p for p in os.listdir(os.path.join(ROOT, "bin"))
+                  if os.path.isfile(os.path.join(ROOT, "bin", p, "main.c")))
 UNITS = sorted(f for f in os.listdir(os.path.join(ROOT, "timers"))
                if re.search(r"\.(service|timer|path|socket)$", f))
 PAGES = sorted(f for f in os.listdir(os.path.join(ROOT, "docs", "man"))

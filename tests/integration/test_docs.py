@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """test_docs - the manual pages: clean under groff and mandoc, complete, installed.
 
-docs/man/ holds one section 8 page per program (bin/<prog>.c -> docs/man/<prog>.8)
+docs/man/ holds one section 8 page per program (bin/<prog>/ -> docs/man/<prog>.8)
 and the overview flip-node.7. These tests check that:
 
 - every page renders without a single warning, with `groff -man -ww -z` (what
@@ -44,7 +44,8 @@ MAN_DIR = os.path.join(ROOT, "docs", "man")
 DESIGN_DIR = os.path.join(ROOT, "docs", "design")
 DESIGN_PAGES = ("ARCHITECTURE", "hub-protocol", "data-access", "imaging", "fl", "operations",
                 "quality", "style")
-PROGRAMS = sorted(f[:-2] for f in os.listdir(os.path.join(ROOT, "bin")) if f.endswith(".c"))
+PROGRAMS = sorted(p for p in os.listdir(os.path.join(ROOT, "bin"))
+                  if os.path.isfile(os.path.join(ROOT, "bin", p, "main.c")))
 PAGES = sorted(f for f in os.listdir(MAN_DIR) if re.search(r"\.[78]$", f))
 
 

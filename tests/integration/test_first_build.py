@@ -77,7 +77,8 @@ class FirstBuild(unittest.TestCase):
         p = freshroot.run(self.root, "cd /src/flip-node && make -j2 2>&1", timeout=1500,
                           env={"DEBIAN_FRONTEND": "noninteractive"}, apt=True)
         self.assertEqual(p.returncode, 0, "make failed on a fresh host:\n" + p.stdout[-4000:])
-        programs = sorted(f[:-2] for f in os.listdir(os.path.join(ROOT, "bin")) if f.endswith(".c"))
+        programs = sorted(p for p in os.listdir(os.path.join(ROOT, "bin"))
+                  if os.path.isfile(os.path.join(ROOT, "bin", p, "main.c")))
         built = os.path.join(self.root, "src", "flip-node", "build", "bin")
         self.assertEqual(sorted(os.listdir(built)), programs)
         p = freshroot.run(self.root, "%s/flip-poll --version" % "/src/flip-node/build/bin")
