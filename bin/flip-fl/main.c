@@ -4,9 +4,9 @@
  *
  * Subcommands (docs/design/fl.md, "flip-fl"): install-kit TARBALL, check, run (what
  * flip-fl.timer starts every 30 s), stop, start, status; and `supervise`, the
- * client's waiter, which only flip-fl itself starts (flclient.h). The work is in
- * lib/kit.c (the kit), lib/privacy.c (the site privacy policy) and
- * lib/flclient.c (the client); this file wires them to the configuration, the
+ * client's waiter, which only flip-fl itself starts (supervisor.h). The work is in
+ * lib/kit.c (the kit), privacy.c (the site privacy policy), supervisor.c (the
+ * client) and lib/flclient.c (its record); this file wires them to the configuration, the
  * audit trail, the log and the metrics.
  *
  * Exit codes: 0 done (also: another flip-fl held the lock, for run), 1 failed
@@ -29,6 +29,7 @@
 #include "lib/node.h"
 #include "lib/policy.h"
 #include "bin/flip-fl/privacy.h"
+#include "bin/flip-fl/supervisor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -75,7 +76,7 @@ static void usage(int code)
 struct fl {
 	struct node n;
 	struct kit_paths kp;
-	struct flclient fc;
+	struct supervisor sv;	/* the client's supervision and its record */
 	char state_dir[4096];
 	char log_path[4096];
 	int lockfd;
@@ -133,8 +134,8 @@ static void fl_client_user(struct fl *f)
 		log_error("%s", err);
 		exit(2);
 	}
-	f->fc.cfg = &f->n.cfg;
-	f->fc.client = &f->client;
+	f->sv.cfg = &f->n.cfg;
+	f->sv.client = &f->client;
 }
 
 /*
@@ -147,7 +148,7 @@ static void fl_open(struct fl *f, int audit, int client)
 
 	memset(f, 0, sizeof(*f));
 	f->lockfd = -1;
-	f->fc.statefd = -1;
+	f->sv.rec.statefd = -1;
 	fl_identity(f);
 	if (node_open(&f->n, "flip-fl", config_path, audit ? NODE_AUDIT : 0, err, sizeof(err)) <
 	    0) {
@@ -167,29 +168,29 @@ static void fl_open(struct fl *f, int audit, int client)
 		log_error("FL_KIT_DIR, FLIP_STATE_DIR or FLIP_LOG_DIR: path too long");
 		exit(2);
 	}
-	f->fc.statefd = node_state_dirfd(&f->n, "fl");
-	if (f->fc.statefd < 0) {
+	f->sv.rec.statefd = node_state_dirfd(&f->n, "fl");
+	if (f->sv.rec.statefd < 0) {
 		log_error("cannot open %s: %s (run flipctl init)", f->state_dir, strerror(errno));
 		exit(2);
 	}
 	if (client)
 		fl_client_user(f);
-	f->fc.state_dir = f->state_dir;
-	f->fc.startup = f->kp.startup;
-	f->fc.log_path = f->log_path;
-	f->fc.command = f->n.cfg.fl_client_command;
+	f->sv.rec.state_dir = f->state_dir;
+	f->sv.startup = f->kp.startup;
+	f->sv.rec.log_path = f->log_path;
+	f->sv.command = f->n.cfg.fl_client_command;
 	/* the waiter is this very program, whatever its path (even replaced by an upgrade) */
-	f->fc.self = "/proc/self/exe";
-	f->fc.backoff_base = FL_BACKOFF_BASE;
-	f->fc.backoff_max = FL_BACKOFF_MAX;
-	f->fc.healthy_after = FL_HEALTHY_AFTER;
-	f->fc.grace = opt_grace;
+	f->sv.self = "/proc/self/exe";
+	f->sv.backoff_base = FL_BACKOFF_BASE;
+	f->sv.backoff_max = FL_BACKOFF_MAX;
+	f->sv.healthy_after = FL_HEALTHY_AFTER;
+	f->sv.grace = opt_grace;
 #ifdef FLIP_TEST_BUILD
 	const char *b = getenv("FLIP_FL_BACKOFF_BASE");
 	if (b != NULL && atof(b) > 0) {
-		f->fc.backoff_base = atof(b);
-		f->fc.backoff_max = 60 * f->fc.backoff_base;
-		f->fc.healthy_after = 60 * f->fc.backoff_base;
+		f->sv.backoff_base = atof(b);
+		f->sv.backoff_max = 60 * f->sv.backoff_base;
+		f->sv.healthy_after = 60 * f->sv.backoff_base;
 	}
 #endif
 }
@@ -199,15 +200,15 @@ static void fl_close(struct fl *f)
 {
 	if (f->lockfd >= 0)
 		close(f->lockfd);
-	if (f->fc.statefd >= 0)
-		close(f->fc.statefd);
+	if (f->sv.rec.statefd >= 0)
+		close(f->sv.rec.statefd);
 	node_close(&f->n);
 }
 
 /* fl_lock - the FL lock; 0 when another flip-fl holds it and wait is 0 */
 static int fl_lock(struct fl *f, int wait)
 {
-	f->lockfd = flclient_lock(&f->fc, wait);
+	f->lockfd = flclient_lock(&f->sv.rec, wait);
 	if (f->lockfd == -2)
 		return 0;
 	if (f->lockfd < 0) {
@@ -324,9 +325,9 @@ static int fl_client_files(struct fl *f)
 		}
 	fclose(out);
 	fluser_env_free(env);
-	if (durable_read(f->fc.statefd, "client.env", 1 << 16, &old, &oldlen) < 0 ||
+	if (durable_read(f->sv.rec.statefd, "client.env", 1 << 16, &old, &oldlen) < 0 ||
 	    oldlen != len || memcmp(old, text, len) != 0) {
-		if (durable_write(f->fc.statefd, "client.env", text, len, 0600) < 0) {
+		if (durable_write(f->sv.rec.statefd, "client.env", text, len, 0600) < 0) {
 			log_error("cannot write %s/client.env: %s", f->state_dir, strerror(errno));
 			rc = 1;
 		}
@@ -406,7 +407,7 @@ static int fl_check(struct fl *f, int quiet, time_t *na)
 		log_info("site privacy policy now %s (local/privacy.json)", desc);
 	if ((changed & (KIT_CHANGED_PRIVACY | KIT_CHANGED_RESOURCES)) != 0) {
 		struct flclient_state st;
-		if (flclient_load(&f->fc, &st) == 0 && flclient_alive(st.pid, st.ticks))
+		if (flclient_load(&f->sv.rec, &st) == 0 && flclient_alive(st.pid, st.ticks))
 			log_warn("local/ changed; the running FL client (pid %ld) applies it when it "
 				 "next starts: flip-fl stop; flip-fl start",
 				 st.pid);
@@ -429,7 +430,7 @@ static void fl_metrics(struct fl *f, double t0, int rc, int check_rc, time_t na)
 	struct metrics m;
 	int running = 0;
 
-	if (flclient_load(&f->fc, &st) < 0)
+	if (flclient_load(&f->sv.rec, &st) < 0)
 		memset(&st, 0, sizeof(st));
 	running = st.pid > 0 && flclient_alive(st.pid, st.ticks);
 	metrics_begin(&m, "flip-fl");
@@ -440,7 +441,7 @@ static void fl_metrics(struct fl *f, double t0, int rc, int check_rc, time_t na)
 	if (na != 0)
 		metrics_add(&m, "fl_client_cert_expiry_timestamp_seconds", NULL, (double)na);
 	metrics_add(&m, "fl_client_running", NULL, running);
-	metrics_add(&m, "fl_client_stopped", NULL, flclient_stopped(&f->fc));
+	metrics_add(&m, "fl_client_stopped", NULL, flclient_stopped(&f->sv.rec));
 	metrics_add(&m, "fl_client_restarts_total", NULL, (double)st.restarts);
 	metrics_add(&m, "fl_client_uptime_seconds", NULL, running ? node_now() - st.started_at : 0);
 	if (st.last_exit_at > 0) {	/* -1: killed, or how it ended is not known */
@@ -465,10 +466,10 @@ static void exit_text(const struct flclient_exit *e, char *buf, size_t len)
 /* fl_supervise - one supervision step, with its audit events and log lines */
 static int fl_supervise(struct fl *f, int now_please)
 {
-	struct flclient_outcome o;
+	struct supervisor_outcome o;
 	char err[1024], text[64];
 
-	if (flclient_supervise(&f->fc, node_now(), now_please, &o, err, sizeof(err)) < 0) {
+	if (supervisor_run(&f->sv, node_now(), now_please, &o, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return 1;
 	}
@@ -504,10 +505,10 @@ static int fl_supervise(struct fl *f, int now_please)
 /* fl_stop_client - stop the client (for stop and install-kit), with its audit event */
 static int fl_stop_client(struct fl *f, const char *why)
 {
-	struct flclient_stop r;
+	struct supervisor_stop r;
 	char err[1024];
 
-	if (flclient_stop(&f->fc, node_now(), &r, err, sizeof(err)) < 0) {
+	if (supervisor_stop(&f->sv, node_now(), &r, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return 1;
 	}
@@ -559,7 +560,7 @@ static int cmd_run(int start)
 		fl_close(&f);
 		return 0;
 	}
-	if (start && flclient_set_stopped(&f.fc, 0) < 0) {
+	if (start && flclient_set_stopped(&f.sv.rec, 0) < 0) {
 		log_error("cannot remove the stop flag in %s: %s", f.state_dir, strerror(errno));
 		fl_close(&f);
 		return 1;
@@ -581,7 +582,7 @@ static int cmd_stop(void)
 
 	fl_open(&f, 1, 1);
 	fl_lock(&f, 1);
-	if (flclient_set_stopped(&f.fc, 1) < 0) {
+	if (flclient_set_stopped(&f.sv.rec, 1) < 0) {
 		log_error("cannot set the stop flag in %s: %s", f.state_dir, strerror(errno));
 		fl_close(&f);
 		return 1;
@@ -691,7 +692,7 @@ static int cmd_install(const char *tarball)
 		goto out;
 	}
 	/* a running client has its working folder in the old kit: stop it for the switch */
-	was_running = flclient_load(&f.fc, &cs) == 0 && flclient_alive(cs.pid, cs.ticks);
+	was_running = flclient_load(&f.sv.rec, &cs) == 0 && flclient_alive(cs.pid, cs.ticks);
 	if (was_running && (rc = fl_stop_client(&f, "kit replaced")) != 0)
 		goto out;
 	if (kit_switch(&st, f.n.cfg.fl_kit_slot, err, sizeof(err)) < 0) {
@@ -713,7 +714,7 @@ static int cmd_install(const char *tarball)
 	printf("installed the FL kit for slot %s in %s (tarball sha256 %s)\n", f.n.cfg.fl_kit_slot,
 	       f.kp.live, st.fingerprint);
 	rc = 0;
-	if (was_running && !flclient_stopped(&f.fc))
+	if (was_running && !flclient_stopped(&f.sv.rec))
 		rc = fl_supervise(&f, 1);
 out:
 	kit_stage_discard(&st);
@@ -749,7 +750,7 @@ static int cmd_status(void)
 	int installed;
 
 	fl_open(&f, 0, 0);
-	doc = flclient_status(&f.fc, now);
+	doc = flclient_status(&f.sv.rec, now);
 	installed = kit_cert_expiry(f.kp.live, &na) == 0 || access(f.kp.startup, F_OK) == 0;
 	snprintf(path, sizeof(path), "%s/local/privacy.json", f.kp.live);
 	{
@@ -840,7 +841,7 @@ int main(int argc, char **argv)
 	log_init("flip-fl", LOG_INFO);
 	/* the waiter: flip-fl supervise STATE_DIR -- ARGV..., started by flip-fl only */
 	if (argc >= 5 && strcmp(argv[1], "supervise") == 0 && strcmp(argv[3], "--") == 0)
-		return flclient_waiter(argv[2], argv + 4);
+		return supervisor_waiter(argv[2], argv + 4);
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;
