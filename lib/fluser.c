@@ -12,11 +12,12 @@
  */
 #include "lib/fluser.h"
 
+#include "lib/err.h"
+
 #include <errno.h>
 #include <grp.h>
 #include <openssl/crypto.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,26 +28,12 @@ extern char **environ;
 
 #define FLUSER_ENV_MAX 32
 
-/* fluser_err - message into err; always returns -1 */
-__attribute__((format(printf, 3, 4))) static int fluser_err(char *err, size_t errlen,
-							    const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 /* fluser_fill - u from a password entry */
 static int fluser_fill(const struct passwd *pw, struct fluser *u, char *err, size_t errlen)
 {
 	memset(u, 0, sizeof(*u));
 	if (snprintf(u->name, sizeof(u->name), "%s", pw->pw_name) >= (int)sizeof(u->name))
-		return fluser_err(err, errlen, "user name %.40s...: too long", pw->pw_name);
+		return err_set(err, errlen, "user name %.40s...: too long", pw->pw_name);
 	snprintf(u->home, sizeof(u->home), "%s", pw->pw_dir ? pw->pw_dir : "/");
 	u->uid = pw->pw_uid;
 	u->gid = pw->pw_gid;
@@ -61,10 +48,10 @@ int fluser_lookup(const char *name, struct fluser *u, char *err, size_t errlen)
 	errno = 0;
 	pw = name != NULL ? getpwnam(name) : NULL;
 	if (pw == NULL)
-		return fluser_err(err, errlen,
-				  "FL_CLIENT_USER %s: no such user on this host (the package "
-				  "creates flip-fl; elsewhere: useradd --system --user-group %s)",
-				  name ? name : "(unset)", name ? name : "flip-fl");
+		return err_set(err, errlen,
+			       "FL_CLIENT_USER %s: no such user on this host (the package "
+			       "creates flip-fl; elsewhere: useradd --system --user-group %s)",
+			       name ? name : "(unset)", name ? name : "flip-fl");
 	return fluser_fill(pw, u, err, errlen);
 }
 
@@ -73,17 +60,17 @@ int fluser_check(const struct fluser *client, const struct fluser *node, char *e
 		 size_t errlen)
 {
 	if (client->uid == 0)
-		return fluser_err(err, errlen,
-				  "FL_CLIENT_USER is %s, which is root: the FL client runs code the "
-				  "trust did not write and never runs as root; use its own user "
-				  "(default flip-fl)",
-				  client->name);
+		return err_set(err, errlen,
+			       "FL_CLIENT_USER is %s, which is root: the FL client runs code the "
+			       "trust did not write and never runs as root; use its own user "
+			       "(default flip-fl)",
+			       client->name);
 	if (client->uid == node->uid)
-		return fluser_err(err, errlen,
-				  "FL_CLIENT_USER is %s (uid %ld), the node's own user %s: the FL "
-				  "client must not read the kit file, the spool, the audit trail or "
-				  "the project store; give it its own user (default flip-fl)",
-				  client->name, (long)client->uid, node->name);
+		return err_set(err, errlen,
+			       "FL_CLIENT_USER is %s (uid %ld), the node's own user %s: the FL "
+			       "client must not read the kit file, the spool, the audit trail or "
+			       "the project store; give it its own user (default flip-fl)",
+			       client->name, (long)client->uid, node->name);
 	return 0;
 }
 
@@ -96,14 +83,14 @@ int fluser_node_of(const char *state_dir, struct fluser *node, char *err, size_t
 	/* not made yet (flipctl init has not run): whoever runs makes it, as until now */
 	if (stat(state_dir, &sb) < 0) {
 		if (errno != ENOENT)
-			return fluser_err(err, errlen, "cannot find the node's user: %s: %s (run "
-					  "flipctl init --user flip)", state_dir, strerror(errno));
+			return err_set(err, errlen, "cannot find the node's user: %s: %s (run "
+				       "flipctl init --user flip)", state_dir, strerror(errno));
 		sb.st_uid = geteuid();
 	}
 	pw = getpwuid(sb.st_uid);
 	if (pw == NULL)
-		return fluser_err(err, errlen, "%s belongs to uid %ld, which has no user name",
-				  state_dir, (long)sb.st_uid);
+		return err_set(err, errlen, "%s belongs to uid %ld, which has no user name",
+			       state_dir, (long)sb.st_uid);
 	return fluser_fill(pw, node, err, errlen);
 }
 
@@ -115,12 +102,12 @@ int fluser_enter_node(const struct fluser *node, char *err, size_t errlen)
 
 	if (initgroups(node->name, node->gid) < 0 || setresgid(node->gid, node->gid, node->gid) < 0 ||
 	    setresuid(node->uid, node->uid, 0) < 0)
-		return fluser_err(err, errlen, "cannot become the node's user %s: %s", node->name,
-				  strerror(errno));
+		return err_set(err, errlen, "cannot become the node's user %s: %s", node->name,
+			       strerror(errno));
 	if (getresuid(&r, &e, &s) < 0 || getresgid(&rg, &eg, &sg) < 0 || r != node->uid ||
 	    e != node->uid || s != 0 || rg != node->gid || eg != node->gid || sg != node->gid)
-		return fluser_err(err, errlen, "the switch to the node's user %s did not take",
-				  node->name);
+		return err_set(err, errlen, "the switch to the node's user %s did not take",
+			       node->name);
 	return 0;
 }
 
@@ -152,15 +139,15 @@ int fluser_become(const struct fluser *u, char *err, size_t errlen)
 	fluser_privileged(1);
 	if (initgroups(u->name, u->gid) < 0 || setresgid(u->gid, u->gid, u->gid) < 0 ||
 	    setresuid(u->uid, u->uid, u->uid) < 0)
-		return fluser_err(err, errlen, "cannot become the FL client's user %s: %s", u->name,
-				  strerror(errno));
+		return err_set(err, errlen, "cannot become the FL client's user %s: %s", u->name,
+			       strerror(errno));
 	if (getresuid(&r, &e, &s) < 0 || getresgid(&rg, &eg, &sg) < 0 || r != u->uid ||
 	    e != u->uid || s != u->uid || rg != u->gid || eg != u->gid || sg != u->gid)
-		return fluser_err(err, errlen, "the switch to %s did not take", u->name);
+		return err_set(err, errlen, "the switch to %s did not take", u->name);
 	/* and there is no way back */
 	if (u->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
-		return fluser_err(err, errlen, "after the switch to %s, uid 0 could be taken back",
-				  u->name);
+		return err_set(err, errlen, "after the switch to %s, uid 0 could be taken back",
+			       u->name);
 	return 0;
 }
 
