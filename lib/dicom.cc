@@ -14,6 +14,7 @@
 #include "lib/dicom.h"
 #include "lib/dicom_shim.h"
 
+#include <cstdarg>
 #include <cstring>
 #include <new>
 #include <string>
@@ -27,6 +28,7 @@
 #include "dcmtk/oflog/spi/logevent.h"
 
 extern "C" {
+#include "lib/err.h"
 #include "lib/log.h"
 }
 
@@ -66,6 +68,23 @@ void ensure_init(void)
 }
 
 /* ---- small helpers -------------------------------------------------------------- */
+
+/* Err::set - the message into the caller's err with lib/err.h's formatter, control
+ * characters replaced (one line, nothing a terminal would act on); returns e */
+enum dicom_err Err::set(enum dicom_err e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (buf == nullptr || len == 0)
+		return e;
+	va_start(ap, fmt);
+	err_vset(buf, len, fmt, ap);
+	va_end(ap);
+	for (char *c = buf; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return e;
+}
 
 namespace {
 

@@ -83,8 +83,6 @@
 #ifndef FLIP_DICOM_SHIM_H
 #define FLIP_DICOM_SHIM_H
 
-#include <cstdarg>
-#include <cstdio>
 #include <exception>
 #include <new>
 #include <string>
@@ -100,7 +98,7 @@
 
 const int DEFAULT_TIMEOUT = 30;
 
-/* Err - the (err, errlen) pair of one call, so helpers can fill it */
+/* Err - the (err, errlen) pair of one call, so helpers can fill it (set() in dicom.cc) */
 struct Err {
 	char *buf;
 	size_t len;
@@ -110,20 +108,7 @@ struct Err {
 			buf[0] = 0;
 	}
 	__attribute__((format(printf, 3, 4))) enum dicom_err set(enum dicom_err e, const char *fmt,
-								 ...)
-	{
-		va_list ap;
-
-		if (buf == nullptr || len == 0)
-			return e;
-		va_start(ap, fmt);
-		vsnprintf(buf, len, fmt, ap);
-		va_end(ap);
-		for (char *c = buf; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				*c = '?';
-		return e;
-	}
+								 ...);
 };
 
 void ensure_init(void);
