@@ -238,7 +238,7 @@ FUZZ_SRC_payload  := lib/task.c lib/b64.c
 FUZZ_SRC_config   := lib/config.c lib/b64.c lib/log.c lib/task.c
 FUZZ_SRC_sqlguard := jobs/sqlguard.c
 FUZZ_SRC_sqlattack := jobs/sqlguard.c jobs/sqlresolve.c
-FUZZ_SRC_deid     := lib/deid.c lib/dicom.cc lib/log.c
+FUZZ_SRC_deid     := lib/deid.c lib/dicom.cc lib/dicom_dataset.cc lib/err.c lib/log.c
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(addprefix build/fuzz/fuzz_,$(FUZZ_NAMES))
 

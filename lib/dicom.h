@@ -5,6 +5,10 @@
  * SYNOPSIS
  *	#include "lib/dicom.h"
  *
+ *	uint32_t DICOM_TAG(uint16_t group, uint16_t element);
+ *	uint16_t DICOM_GROUP(uint32_t tag);
+ *	uint16_t DICOM_ELEMENT(uint32_t tag);
+ *
  *	void dicom_init(int debug);
  *	const char *dicom_err_name(enum dicom_err e);
  *
@@ -52,9 +56,9 @@
  *	enum dicom_err dicom_elem_clear(struct dicom_elem *e);
  *
  * DESCRIPTION
- *	dcmtk is C++; this file and dicom.cc are the only place that knows it. Every
- *	handle is opaque, every failure comes back as an enum dicom_err with a one-line
- *	message in err, and no C++ exception crosses into C. Messages name the
+ *	dcmtk is C++; this file, dicom_shim.h and dicom*.cc are the only places that know
+ *	it. Every handle is opaque, every failure comes back as an enum dicom_err with a
+ *	one-line message in err, and no C++ exception crosses into C. Messages name the
  *	operation, the peer (host:port, AE titles) and dcmtk's condition text, never an
  *	attribute value: no accession number, UID or patient data is ever put in err.
  *
@@ -175,7 +179,8 @@
  *	strerror. dicom_ds_save() is the same into path, created or truncated (mode
  *	0640 before umask, O_NOFOLLOW), not fsynced.
  *
- *	Tags are uint32_t (group << 16 | element); DICOM_TAG(g, e) builds one.
+ *	Tags are uint32_t (group << 16 | element); DICOM_TAG(g, e) builds one,
+ *	DICOM_GROUP(t) and DICOM_ELEMENT(t) take one apart.
  *	dicom_ds_get_string() copies the value of a top-level string attribute (all
  *	values, backslash-separated, trailing padding removed) into buf:
  *	DICOM_ERR_NOT_FOUND when absent, DICOM_ERR_INVALID when not a string VR or
