@@ -81,7 +81,7 @@ TOP_ONLY = (0x0000, 0x0002, 0xFFFA, 0xFFFC)
 def rows():
     with open(os.path.join(ROOT, "data", "ps3.15-e1-1.json")) as f:
         table = json.load(f)
-    inc = open(os.path.join(ROOT, "jobs", "deid_table.inc")).read()
+    inc = open(os.path.join(ROOT, "lib", "deid_table.inc")).read()
     action = {int(m.group(1), 16): m.group(2) for m in re.finditer(
         r'\{0x([0-9A-F]{8}), 0xFFFFFFFF, "[^"]*", "[^"]*", "[^"]*", DEID_(\w+)', inc)}
     out = []

@@ -50,7 +50,7 @@ class DeidTableTest(unittest.TestCase):
                 json.dump(rows, f)
 
         def edit_inc(d):
-            path = os.path.join(d, "jobs", "deid_table.inc")
+            path = os.path.join(d, "lib", "deid_table.inc")
             text = open(path).read().replace('"StudyDate", "Z", DEID_EMPTY',
                                              '"StudyDate", "Z", DEID_DUMMY', 1)
             open(path, "w").write(text)
@@ -76,7 +76,7 @@ class DeidTableTest(unittest.TestCase):
     def test_every_row_of_the_standard_is_in_the_c_table(self):
         rows = json.load(open(os.path.join(ROOT, "data", "ps3.15-e1-1.json")))
         self.assertEqual(len(rows), 621)
-        inc = open(os.path.join(ROOT, "jobs", "deid_table.inc")).read()
+        inc = open(os.path.join(ROOT, "lib", "deid_table.inc")).read()
         c = {}
         for m in re.finditer(r'\{0x([0-9A-F]{8}), 0xFFFFFFFF, "[^"]*", "[^"]*", "([^"]*)", DEID_(\w+)', inc):
             self.assertNotIn(m.group(1), c, "tag twice in the C table")
