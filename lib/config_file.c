@@ -241,8 +241,7 @@ static const struct config_entry *config_file_find(struct config_file *f, const 
 }
 
 /* config_lookup - the value of a key: environment, then file, then default; 0 = none */
-int config_lookup(const struct config_key *k, struct config_file *f,
-			 struct config_val *v)
+int config_lookup(const struct config_key *k, struct config_file *f, struct config_val *v)
 {
 	const struct config_entry *e = NULL;
 	size_t i;
@@ -341,8 +340,7 @@ extern char **environ;
  * keys is open (FL_SITE_PRIVACY_SVT_*), and flip-fl's privacy module is the one that
  * knows which belong to which preset, so config keeps them as text.
  */
-int config_privacy(struct config *cfg, const struct config_file *f, char *err,
-			  size_t errlen)
+int config_privacy(struct config *cfg, const struct config_file *f, char *err, size_t errlen)
 {
 	size_t plen = strlen(CONFIG_PRIVACY_PREFIX);
 

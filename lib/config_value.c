@@ -355,7 +355,7 @@ static int config_control(const char *s)
 
 /* config_set - check one value and store it in its field */
 int config_set(struct config *cfg, const struct config_key *k, const struct config_val *v,
-		      char *err, size_t errlen)
+	       char *err, size_t errlen)
 {
 	void *field = (char *)cfg + k->off;
 	long long n = 0;
