@@ -235,9 +235,10 @@ FUZZ_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter $(FUZZ_FL
 FUZZ_RUN     := -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
 FUZZ_SRC_envelope := lib/envelope.c lib/b64.c
 FUZZ_SRC_payload  := lib/task.c lib/b64.c
-FUZZ_SRC_config   := lib/config.c lib/b64.c lib/log.c lib/task.c
-FUZZ_SRC_sqlguard := jobs/sqlguard.c
-FUZZ_SRC_sqlattack := jobs/sqlguard.c jobs/sqlresolve.c
+FUZZ_SRC_config   := lib/config.c lib/config_file.c lib/config_value.c lib/config_public.c \
+                     lib/b64.c lib/log.c lib/task.c lib/err.c
+FUZZ_SRC_sqlguard := jobs/sqlguard.c jobs/sqlguard_names.c
+FUZZ_SRC_sqlattack := jobs/sqlguard.c jobs/sqlguard_names.c jobs/sqlresolve.c
 FUZZ_SRC_deid     := lib/deid.c lib/dicom.cc lib/dicom_dataset.cc lib/err.c lib/log.c
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(addprefix build/fuzz/fuzz_,$(FUZZ_NAMES))

@@ -67,7 +67,7 @@
  *
  *	sqlguard_function_allowed() says whether a function name (as folded by the
  *	parser) is on the allow-list and not on the deny-list; the lists are static
- *	tables in sqlguard.c, grouped by kind, and nowhere else.
+ *	tables in sqlguard_names.c, grouped by kind, and nowhere else.
  *	sqlguard_function_denied() says whether it is on the deny-list.
  *
  * DIAGNOSTICS

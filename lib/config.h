@@ -9,6 +9,8 @@
  *	void config_free(struct config *cfg);
  *	const char *config_default_path(void);
  *	json_t *config_public(const struct config *cfg);
+ *	int config_require_hub(const struct config *cfg, char *err, size_t errlen);
+ *	bool config_hold_type(const struct config *cfg, const char *task_type);
  *
  * DESCRIPTION
  *	config_load() reads the kit file at path (NULL: $FLIP_ENV_FILE, else
@@ -26,14 +28,19 @@
  *	database password) live only in this structure and are wiped by config_free().
  *
  *	Required keys are checked by the programs that need them (config_require_*),
- *	so that flipctl can run on a half-written kit.
+ *	so that flipctl can run on a half-written kit: config_require_hub() returns
+ *	0 when the hub keys are all set (CENTRAL_HUB_API_URL, TRUST_API_KEY,
+ *	TRUST_API_KEY_HEADER, AES_KEY_BASE64), else -1 with a message in err naming
+ *	the first one missing and where it was looked for.
+ *
+ *	config_hold_type() is true when task_type is one of FLIP_HOLD_TASK_TYPES.
  *
  *	config_public() is the configuration as it may be shown to a third party
  *	(flipctl bundle): {KEY: value} for every key above under its first name, in
  *	this order, then the FL_SITE_PRIVACY_* keys. A value is shown only when its
  *	kind cannot hold a secret (an allow-list: numbers, booleans, choices, paths,
  *	header names, host names, AE titles, UUIDs, task types, the log level, and the
- *	few free-text keys named in config.c) and its name does not look like one
+ *	few free-text keys named in config_public.c) and its name does not look like one
  *	(PASSWORD, SECRET, TOKEN, CREDENTIAL, PRIVATE, a *_KEY); unset is null. Every
  *	other key, a new kind included until it is listed, is {"redacted": true,
  *	"set": bool}. URLs lose any user:password@, query and fragment; the proxy URL

@@ -5,8 +5,8 @@
  * unchanged from a second check (the guard's own idempotence promise), and an
  * error must be a non-empty, NUL-terminated message.
  *
- *	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ilib -Ijobs \
- *	    tests/fuzz/fuzz_sqlguard.c jobs/sqlguard.c -lpg_query \
+ *	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
+ *	    tests/fuzz/fuzz_sqlguard.c jobs/sqlguard.c jobs/sqlguard_names.c -lpg_query \
  *	    $(pkg-config --cflags --libs libprotobuf-c) -o /tmp/fuzz_sqlguard
  *	mkdir -p /tmp/sqlguard-corpus
  *	/tmp/fuzz_sqlguard -max_total_time=60 /tmp/sqlguard-corpus tests/fuzz/corpus/sqlguard
