@@ -23,6 +23,7 @@
 #include "lib/metrics.h"
 #include "lib/node.h"
 #include "lib/policy.h"
+#include "lib/statedir.h"
 #include "bin/flipctl/status.h"
 
 #include <dirent.h>
@@ -140,18 +141,18 @@ static int init_metrics_group(const char *state_dir, const char *group, uid_t ui
 		       "with addgroup --system %s and run init again)\n", group, group);
 		return 0;
 	}
-	sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	sfd = statedir_open(state_dir);
 	if (sfd < 0 || fchown(sfd, owner, gr->gr_gid) < 0 || fchmod(sfd, 0710) < 0 ||
-	    durable_mkdir(sfd, "metrics", 0700) < 0) {
+	    durable_mkdir(sfd, STATEDIR_METRICS, 0700) < 0) {
 		fprintf(stderr, "flipctl: cannot give group %s passage through %s: %s\n", group,
 			state_dir, strerror(errno));
 		if (sfd >= 0)
 			close(sfd);
 		return 1;
 	}
-	mfd = openat(sfd, "metrics", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	mfd = openat(sfd, STATEDIR_METRICS, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (mfd < 0 || fchown(mfd, owner, gr->gr_gid) < 0 || fchmod(mfd, 02750) < 0) {
-		fprintf(stderr, "flipctl: cannot give group %s %s/metrics: %s\n", group, state_dir,
+		fprintf(stderr, "flipctl: cannot give group %s %s/" STATEDIR_METRICS ": %s\n", group, state_dir,
 			strerror(errno));
 		rc = 1;
 	}
@@ -163,7 +164,7 @@ static int init_metrics_group(const char *state_dir, const char *group, uid_t ui
 			continue;
 		if (fchownat(mfd, e->d_name, owner, gr->gr_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    fchmodat(mfd, e->d_name, 0640, 0) < 0) {
-			fprintf(stderr, "flipctl: cannot give group %s %s/metrics/%s: %s\n", group,
+			fprintf(stderr, "flipctl: cannot give group %s %s/" STATEDIR_METRICS "/%s: %s\n", group,
 				state_dir, e->d_name, strerror(errno));
 			rc = 1;
 		}
@@ -174,7 +175,7 @@ static int init_metrics_group(const char *state_dir, const char *group, uid_t ui
 		close(mfd);
 	close(sfd);
 	if (rc == 0)
-		printf("metrics %s/metrics: readable by group %s\n", state_dir, group);
+		printf("metrics %s/" STATEDIR_METRICS ": readable by group %s\n", state_dir, group);
 	return rc;
 }
 
@@ -277,20 +278,15 @@ static int cmd_init(int argc, char **argv)
 	if (sfd >= 0)
 		close(sfd);
 	/* the de-identification key: made once, never replaced (UID mappings depend on it) */
-	int kfd = open(n.cfg.state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-	if (kfd >= 0 && fstatat(kfd, "deid.key", &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		unsigned char key[32];
-		if (RAND_bytes(key, sizeof(key)) != 1 ||
-		    durable_write(kfd, "deid.key", key, sizeof(key), 0600) < 0 ||
-		    (geteuid() == 0 && fchownat(kfd, "deid.key", uid, gid, AT_SYMLINK_NOFOLLOW) < 0)) {
-			fprintf(stderr, "flipctl: cannot create %s/deid.key: %s\n", n.cfg.state_dir,
-				strerror(errno));
-			rc = 1;
-		} else {
-			printf("created the de-identification key %s/deid.key\n", n.cfg.state_dir);
-		}
-		OPENSSL_cleanse(key, sizeof(key));
+	int kfd = statedir_open(n.cfg.state_dir), made;
+	if (kfd >= 0 &&
+	    (made = statedir_deid_key_create(kfd, geteuid() == 0 ? uid : (uid_t)-1, gid)) < 0) {
+		fprintf(stderr, "flipctl: cannot create %s/" STATEDIR_DEID_KEY ": %s\n",
+			n.cfg.state_dir, strerror(errno));
+		rc = 1;
+	} else if (kfd >= 0 && made) {
+		printf("created the de-identification key %s/" STATEDIR_DEID_KEY "\n",
+		       n.cfg.state_dir);
 	}
 	if (kfd >= 0)
 		close(kfd);
@@ -477,7 +473,8 @@ static int cmd_show(int argc, char **argv)
 	struct node n;
 	struct job job;
 	char err[512];
-	static const char *const files[] = {"result.json", "cohort.json", "state.json", "exec.json"};
+	static const char *const files[] = {JOBFILE_RESULT, JOBFILE_COHORT, JOBFILE_REPORT,
+					    JOBFILE_EXEC};
 
 	if (argc != 2)
 		usage(2);
@@ -491,12 +488,13 @@ static int cmd_show(int argc, char **argv)
 	json_t *task = spool_job_read_json(&job, JOBFILE_TASK, JOBFILE_TASK_CAP);
 	if (task && !isatty(STDOUT_FILENO))
 		redact(json_object_get(task, "payload"));
-	printf("--- task.json\n");
+	printf("--- " JOBFILE_TASK "\n");
 	if (task)
 		print_json(task);
 	json_decref(task);
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		json_t *v = spool_job_read_json(&job, files[i], 16u << 20);
+		/* the largest cap of any job file: show whatever is there */
+		json_t *v = spool_job_read_json(&job, files[i], JOBFILE_TASK_CAP);
 		if (v) {
 			printf("--- %s\n", files[i]);
 			print_json(v);
