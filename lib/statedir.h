@@ -32,15 +32,13 @@
  *	  (STATEDIR_IMAGING)       imaging                       flipctl status
  *	  fl/ (STATEDIR_FL)      flip-fl (flclient: client.json heartbeat, flipctl       0700
  *	                           exit.json .lock client.env)   status
- *	  metrics/<prog>.prom    metrics: every program        node_exporter, flipctl   0700, or
- *	  (STATEDIR_METRICS)                                     status and bundle        02750 and
- *	                                                                                  files 0640
- *	                                                                                  with the
- *	                                                                                  metrics group
+ *	  metrics/<prog>.prom    metrics: every program        node_exporter, flipctl   0700 (1)
+ *	  (STATEDIR_METRICS)                                     status and bundle
  *	  (unnamed O_TMPFILE)    flip-serve's result streams   flip-serve               0600
  *
- *	The directory itself is the node user's, 0700; flipctl init makes it 0710 for
- *	the metrics group (it may pass through to metrics/, not list).
+ *	The directory itself is the node user's, 0700. (1) With the metrics group
+ *	(flipctl init --metrics-group) it is 0710 (the group may pass through, not
+ *	list), metrics/ 02750 and its files 0640.
  *
  *	statedir_open() opens FLIP_STATE_DIR as it is (never creates it);
  *	statedir_create() creates it (0700) when missing, then opens it.
