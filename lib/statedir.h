@@ -30,8 +30,9 @@
  *	  imaging/<id>/,         imaging_store: the imaging    flip-exec imaging,       0700
  *	  imaging/users.json       jobs (flip-exec), flip-exec   flip-serve (handoff),
  *	  (STATEDIR_IMAGING)       imaging                       flipctl status
- *	  fl/ (STATEDIR_FL)      flip-fl (flclient: client.json heartbeat, flipctl       0700
- *	                           exit.json .lock client.env)   status
+ *	  fl/ (STATEDIR_FL)      flip-fl (flclient.c:          heartbeat, flipctl       0700
+ *	                           client.json exit.json         status
+ *	                           stopped .lock; client.env)
  *	  metrics/<prog>.prom    metrics: every program        node_exporter, flipctl   0700 (1)
  *	  (STATEDIR_METRICS)                                     status and bundle
  *	  (unnamed O_TMPFILE)    flip-serve's result streams   flip-serve               0600
