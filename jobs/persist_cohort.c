@@ -25,6 +25,7 @@
 #include "lib/omop.h"
 #include "lib/policy.h"
 #include "lib/snapshot.h"
+#include "lib/statedir.h"
 #include "jobs/sqlguard.h"
 #include "lib/task.h"
 
@@ -69,7 +70,7 @@ static int persist_existing(struct job_ctx *ctx, const char *project, const char
 				     sizeof(err)) < 0) {
 			int stale = errno == ESTALE;
 			log_error("persist_cohort for project %s: cannot convert its format 1 snapshot: "
-				  "%s%s", project, err, stale ? "; delete FLIP_STATE_DIR/cohorts/<project> "
+				  "%s%s", project, err, stale ? "; delete FLIP_STATE_DIR/" STATEDIR_COHORTS "/<project> "
 				  "to freeze the approved query anew" : "");
 			jobs_answer_fail(a, stale ? 409 : 500, stale
 					 ? "The project's snapshot predates membership snapshots and "

@@ -13,6 +13,7 @@
 #include "lib/envelope.h"
 #include "lib/flclient.h"
 #include "lib/log.h"
+#include "lib/statedir.h"
 #include "lib/task.h"
 
 #include <errno.h>
@@ -27,8 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HEARTBEAT_STATE_FILE "hub.json"
-#define HEARTBEAT_MISMATCH_FILE "identity-mismatch.json"
 #define HEARTBEAT_BACKLOG_DEGRADED 600	/* seconds a result may wait in out/ before "degraded" */
 
 static long heartbeat_ms_since(const struct timespec *t0)
@@ -73,14 +72,10 @@ static const char *heartbeat_spool_status(struct node *n)
  */
 json_t *heartbeat_fl_client(struct node *n)
 {
-	char path[4096];
 	struct flclient fc;
 	json_t *st;
-	int fd;
+	int fd = statedir_find_sub(n->cfg.state_dir, STATEDIR_FL);
 
-	if (snprintf(path, sizeof(path), "%s/fl", n->cfg.state_dir) >= (int)sizeof(path))
-		return NULL;
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
 	memset(&fc, 0, sizeof(fc));
@@ -134,7 +129,7 @@ static void heartbeat_previous_trust(int sfd, char *out, size_t outlen)
 	json_t *v;
 
 	out[0] = 0;
-	if (sfd < 0 || durable_read(sfd, HEARTBEAT_STATE_FILE, 1 << 20, &text, &len) < 0)
+	if (sfd < 0 || durable_read(sfd, STATEDIR_HUB, 1 << 20, &text, &len) < 0)
 		return;
 	v = json_loadb(text, len, 0, NULL);
 	free(text);
@@ -162,7 +157,7 @@ static void heartbeat_keep(int sfd, json_t *reply, const struct hub_reply *r, in
 	if (state != NULL && announced != NULL && announced[0])
 		json_object_set_new(state, "announced", json_string(announced));
 	/* no fsync: a lost copy costs nothing, and this runs every 5 s (whole thanks to rename) */
-	if (state == NULL || durable_write_json_sync(sfd, HEARTBEAT_STATE_FILE, state, 0600, 0) < 0)
+	if (state == NULL || durable_write_json_sync(sfd, STATEDIR_HUB, state, 0600, 0) < 0)
 		log_warn("cannot keep the heartbeat reply in FLIP_STATE_DIR: %s", strerror(errno));
 	json_decref(state);
 }
@@ -193,7 +188,7 @@ int heartbeat_blocked(struct node *n, char *err, size_t errlen)
 
 	if (sfd < 0)
 		return 0;
-	if (durable_read(sfd, HEARTBEAT_MISMATCH_FILE, 1 << 16, &text, &len) == 0) {
+	if (durable_read(sfd, STATEDIR_MISMATCH, 1 << 16, &text, &len) == 0) {
 		json_t *v = json_loadb(text, len, 0, NULL);
 		free(text);
 		heartbeat_kit_fingerprint(&n->cfg, fp);
@@ -208,7 +203,7 @@ int heartbeat_blocked(struct node *n, char *err, size_t errlen)
 				 json_string_value(json_object_get(v, "seen_at")) ?: "?");
 			blocked = 1;
 		} else {
-			unlinkat(sfd, HEARTBEAT_MISMATCH_FILE, 0);	/* the kit changed: try again */
+			unlinkat(sfd, STATEDIR_MISMATCH, 0);	/* the kit changed: try again */
 		}
 		json_decref(v);
 	}
@@ -226,14 +221,14 @@ static void heartbeat_mark_mismatch(struct node *n, int sfd, const char *hub_id)
 	if (sfd < 0)
 		return;
 	if (hub_id == NULL) {
-		unlinkat(sfd, HEARTBEAT_MISMATCH_FILE, 0);
+		unlinkat(sfd, STATEDIR_MISMATCH, 0);
 		return;
 	}
 	heartbeat_kit_fingerprint(&n->cfg, fp);
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	json_t *v = json_pack("{s:s,s:s,s:s}", "kit", fp, "hub_trust_id", hub_id, "seen_at", ts);
-	if (v == NULL || durable_write_json(sfd, HEARTBEAT_MISMATCH_FILE, v, 0600) < 0)
+	if (v == NULL || durable_write_json(sfd, STATEDIR_MISMATCH, v, 0600) < 0)
 		log_warn("cannot record the trust id mismatch: %s", strerror(errno));
 	json_decref(v);
 }

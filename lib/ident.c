@@ -4,6 +4,8 @@
  */
 #include "lib/ident.h"
 
+#include "lib/spool.h"
+
 #include <ctype.h>
 #include <string.h>
 
@@ -49,10 +51,10 @@ int ident_ok(enum ident_kind kind, const char *s)
 	case IDENT_TASK_ID:
 		return s[0] != '-' && ident_span(s, 1, 64, "_-");
 	case IDENT_JOB_NAME:
-		for (int i = 0; i < 16; i++)
+		for (int i = 0; i < SPOOL_SEQ_DIGITS; i++)
 			if (!isdigit((unsigned char)s[i]))
 				return 0;
-		return s[16] == '-' && ident_ok(IDENT_TASK_ID, s + 17);
+		return s[SPOOL_SEQ_DIGITS] == '-' && ident_ok(IDENT_TASK_ID, s + SPOOL_SEQ_PREFIX);
 	case IDENT_UUID:
 		return ident_uuid(s);
 	case IDENT_ACCESSION:

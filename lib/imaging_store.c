@@ -6,6 +6,7 @@
 
 #include "lib/durable.h"
 #include "lib/ident.h"
+#include "lib/statedir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -43,17 +44,7 @@ int imaging_state_parse(const char *name)
 /* imaging_root - FLIP_STATE_DIR/imaging, created when missing */
 static int imaging_root(const char *state_dir)
 {
-	int sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), fd;
-
-	if (sfd < 0)
-		return -1;
-	if (durable_mkdir(sfd, "imaging", 0700) < 0) {
-		close(sfd);
-		return -1;
-	}
-	fd = openat(sfd, "imaging", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	close(sfd);
-	return fd;
+	return statedir_open_sub(state_dir, STATEDIR_IMAGING);
 }
 
 static json_t *imaging_read_json(int dirfd, const char *file)
@@ -178,7 +169,7 @@ int imaging_create(const char *state_dir, const json_t *project, json_t *accessi
 	}
 	root = imaging_root(state_dir);
 	if (root < 0) {
-		snprintf(err, errlen, "cannot open %s/imaging: %s", state_dir, strerror(errno));
+		snprintf(err, errlen, "cannot open %s/" STATEDIR_IMAGING ": %s", state_dir, strerror(errno));
 		return -1;
 	}
 	snprintf(tmp, sizeof(tmp), ".new-%s-%ld", id, (long)getpid());
@@ -212,7 +203,7 @@ int imaging_create(const char *state_dir, const json_t *project, json_t *accessi
 	rc = 0;
 	goto out;
 sysfail:
-	snprintf(err, errlen, "cannot create the imaging project in %s/imaging: %s", state_dir,
+	snprintf(err, errlen, "cannot create the imaging project in %s/" STATEDIR_IMAGING ": %s", state_dir,
 		 strerror(errno));
 	durable_remove_tree(root, tmp);
 out:

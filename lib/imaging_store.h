@@ -6,6 +6,8 @@
  * SYNOPSIS
  *	#include "lib/imaging_store.h"
  *
+ *	const char *imaging_state_name(enum imaging_state st);
+ *	int imaging_state_parse(const char *name);
  *	int imaging_find_by_hub_project(const char *state_dir, const char *hub_project,
  *					char id[37]);
  *	int imaging_create(const char *state_dir, const json_t *project, json_t *accessions,
@@ -20,6 +22,7 @@
  *	int imaging_accession_write(struct imaging_project *p, long index, json_t *state);
  *	long imaging_accession_count(struct imaging_project *p);
  *	void imaging_close(struct imaging_project *p);
+ *	int imaging_list(const char *state_dir, char ***ids, size_t *n);
  *	int imaging_set_user_enabled(const char *state_dir, const char *email, int enabled);
  *	int imaging_uuid4(char out[37]);
  *
@@ -40,6 +43,11 @@
  *	States: queued, processing, successful, failed, queue_failed (the five counts
  *	of get_imaging_status, in enum order). imaging_count_error() counts the
  *	accessions in one state with one error category (burned_in_annotation).
+ *	imaging_state_name() names a state ("?" when out of range);
+ *	imaging_state_parse() returns the state of a name, -1 when unknown.
+ *
+ *	imaging_list() returns the ids of the projects in the store (*ids, *n: free
+ *	each and the array).
  *
  *	imaging_create() builds the project in a temporary sibling and renames it into
  *	place, so a project exists whole or not at all. imaging_delete() renames the

@@ -6,6 +6,7 @@
 
 #include "lib/durable.h"
 #include "lib/log.h"
+#include "lib/statedir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -381,7 +382,7 @@ void metrics_commit(struct metrics *m, struct node *n)
 {
 	char file[64], *old = NULL, *text = NULL;
 	size_t oldlen, len = 0;
-	int fd = node_state_dirfd(n, "metrics");
+	int fd = node_state_dirfd(n, STATEDIR_METRICS);
 
 	snprintf(file, sizeof(file), "%s.prom", m->prog);
 	if (fd < 0)

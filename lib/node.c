@@ -6,6 +6,7 @@
 
 #include "lib/durable.h"
 #include "lib/log.h"
+#include "lib/statedir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -117,18 +118,11 @@ double node_now(void)
 /* node_state_dirfd - open (creating) FLIP_STATE_DIR or a subdirectory of it */
 int node_state_dirfd(struct node *n, const char *sub)
 {
-	int fd, sfd;
+	int fd = statedir_create(n->cfg.state_dir), sfd;
 
-	if (mkdir(n->cfg.state_dir, 0700) < 0 && errno != EEXIST)
-		return -1;
-	fd = open(n->cfg.state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || sub == NULL)
 		return fd;
-	if (durable_mkdir(fd, sub, 0700) < 0) {
-		close(fd);
-		return -1;
-	}
-	sfd = openat(fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	sfd = statedir_sub(fd, sub);
 	close(fd);
 	return sfd;
 }

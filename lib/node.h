@@ -12,6 +12,7 @@
  *			const char *task_type, json_t *detail);
  *	void node_audit_batch(struct node *n, int begin);
  *	double node_now(void);
+ *	int node_state_dirfd(struct node *n, const char *sub);
  *	int node_no_core_dumps(void);
  *
  * DESCRIPTION
@@ -25,6 +26,10 @@
  *	logged as an error (the auditor must be able to see the gap) but does not stop
  *	the task. detail is stolen. node_audit_batch(n, 1) ... node_audit_batch(n, 0)
  *	brackets many events written with one fsync (audit_batch_begin/end).
+ *
+ *	node_state_dirfd() opens FLIP_STATE_DIR, creating it (0700) when missing, or
+ *	with sub (a STATEDIR_ name, statedir.h) its subdirectory, created too: a
+ *	descriptor, or -1 with errno.
  *
  *	node_no_core_dumps() keeps the keys (hub API key, AES key, internal key,
  *	database password) and the decrypted payloads this process will hold out

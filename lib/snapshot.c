@@ -6,6 +6,7 @@
 
 #include "lib/digest.h"
 #include "lib/durable.h"
+#include "lib/statedir.h"
 #include "lib/ident.h"
 
 #include <errno.h>
@@ -40,17 +41,7 @@ struct snapshot {
 
 static int snapshot_cohorts_dir(const char *state_dir)
 {
-	int sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), fd;
-
-	if (sfd < 0)
-		return -1;
-	if (durable_mkdir(sfd, "cohorts", 0700) < 0) {
-		close(sfd);
-		return -1;
-	}
-	fd = openat(sfd, "cohorts", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	close(sfd);
-	return fd;
+	return statedir_open_sub(state_dir, STATEDIR_COHORTS);
 }
 
 /* snapshot_create - start a snapshot in a temporary sibling directory */
@@ -74,7 +65,8 @@ struct snapshot_writer *snapshot_create(const char *state_dir, const char *proje
 	w->max_bytes = max_bytes;
 	w->cohortsfd = snapshot_cohorts_dir(state_dir);
 	if (w->cohortsfd < 0) {
-		snprintf(err, errlen, "cannot open %s/cohorts: %s", state_dir, strerror(errno));
+		snprintf(err, errlen, "cannot open %s/" STATEDIR_COHORTS ": %s", state_dir,
+			 strerror(errno));
 		goto fail;
 	}
 	snprintf(w->tmpname, sizeof(w->tmpname), ".new-%s-%ld", project, (long)getpid());
@@ -82,7 +74,7 @@ struct snapshot_writer *snapshot_create(const char *state_dir, const char *proje
 	if (mkdirat(w->cohortsfd, w->tmpname, 0700) < 0 ||
 	    (w->dirfd = openat(w->cohortsfd, w->tmpname,
 			       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "cannot create a snapshot directory in %s/cohorts: %s",
+		snprintf(err, errlen, "cannot create a snapshot directory in %s/" STATEDIR_COHORTS ": %s",
 			 state_dir, strerror(errno));
 		goto fail;
 	}

@@ -19,6 +19,8 @@
  *	FILE *snapshot_ids(const struct snapshot *s, int set);
  *	json_t *snapshot_facts(const json_t *meta);
  *	void snapshot_close(struct snapshot *s);
+ *	int snapshot_migrate(const char *state_dir, const char *project, const char *query,
+ *			     long long max_bytes, char *err, size_t errlen);
  *
  * DESCRIPTION
  *	A snapshot freezes who is in an approved cohort, never what their rows hold

@@ -163,7 +163,7 @@ int spool_seq_reserve(struct spool *sp, unsigned n, unsigned long long *first)
 	if (durable_read(sp->rootfd, "seq", 64, &text, &len) == 0) {
 		/* exactly "<1..16 digits>\n": anything else is damage, never a restart at 0 */
 		size_t digits = strspn(text, "0123456789");
-		int ok = digits >= 1 && digits <= 16 &&
+		int ok = digits >= 1 && digits <= SPOOL_SEQ_DIGITS &&
 			 (text[digits] == 0 || (text[digits] == '\n' && text[digits + 1] == 0));
 		last = ok ? strtoull(text, NULL, 10) : 0;
 		free(text);
@@ -190,12 +190,12 @@ int spool_seq_reserve(struct spool *sp, unsigned n, unsigned long long *first)
 
 static int spool_name_seq(const char *name, unsigned long long *seq)
 {
-	char digits[17];
+	char digits[SPOOL_SEQ_DIGITS + 1];
 
 	if (!ident_ok(IDENT_JOB_NAME, name))
 		return -1;
-	memcpy(digits, name, 16);
-	digits[16] = 0;
+	memcpy(digits, name, SPOOL_SEQ_DIGITS);
+	digits[SPOOL_SEQ_DIGITS] = 0;
 	*seq = strtoull(digits, NULL, 10);
 	return 0;
 }
@@ -212,7 +212,7 @@ static int spool_job_init(struct spool *sp, enum spool_state st, const char *nam
 	job->sp = sp;
 	job->state = st;
 	strcpy(job->name, name);
-	job->task_id = job->name + 17;
+	job->task_id = job->name + SPOOL_SEQ_PREFIX;
 	return 0;
 }
 
@@ -551,7 +551,7 @@ int spool_find(struct spool *sp, const char *task_id, struct job *job)
 		if (spool_list(sp, (enum spool_state)st, &names, &n) < 0)
 			return -1;
 		for (size_t i = 0; i < n && !found; i++) {
-			if (strcmp(names[i] + 17, task_id) == 0) {
+			if (strcmp(names[i] + SPOOL_SEQ_PREFIX, task_id) == 0) {
 				found = spool_job_open(sp, (enum spool_state)st, names[i], job) == 0;
 				if (!found && errno != ENOENT) {
 					spool_list_free(names, n);

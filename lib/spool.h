@@ -5,6 +5,8 @@
  * SYNOPSIS
  *	#include "lib/spool.h"
  *
+ *	const char *spool_state_name(enum spool_state st);
+ *	int spool_state_parse(const char *name);
  *	int spool_open(struct spool *sp, const char *root, char *err, size_t errlen);
  *	void spool_close(struct spool *sp);
  *	int spool_lock(struct spool *sp, const char *name);
@@ -35,7 +37,10 @@
  *
  * DESCRIPTION
  *	The layout is docs/design/ARCHITECTURE.md's: FLIP_SPOOL_DIR/{tmp,new,cur,out,done,failed,
- *	hold}/<16-digit seq>-<task id>/. spool_open() creates missing state
+ *	hold}/<16-digit seq>-<task id>/ (SPOOL_SEQ_DIGITS digits; the task id starts
+ *	SPOOL_SEQ_PREFIX characters into the name). spool_state_name() names a state
+ *	directory ("?" when out of range), spool_state_parse() returns the state of a
+ *	name, -1 when unknown. spool_open() creates missing state
  *	directories (mode 0700) and refuses a root that other users can enter or write.
  *
  *	spool_lock() takes a non-blocking exclusive flock on FLIP_SPOOL_DIR/.<name>.lock
@@ -85,6 +90,8 @@ enum spool_state {
 };
 
 #define SPOOL_NAME_MAX 96
+#define SPOOL_SEQ_DIGITS 16			/* a job name's sequence number */
+#define SPOOL_SEQ_PREFIX (SPOOL_SEQ_DIGITS + 1)	/* "<16-digit seq>-": the task id follows */
 
 struct spool {
 	char *root;

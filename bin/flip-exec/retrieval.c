@@ -20,6 +20,7 @@
 #include "lib/ident.h"
 #include "lib/imaging_store.h"
 #include "lib/log.h"
+#include "lib/statedir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -37,7 +38,7 @@
 #include <openssl/crypto.h>
 #include <pthread.h>
 
-#define RETRIEVAL_KEY_LEN 32
+#define RETRIEVAL_KEY_LEN STATEDIR_DEID_KEY_LEN
 #define RETRIEVAL_NIFTI_TIMEOUT 600	/* seconds dcm2niix may take for one study */
 #define RETRIEVAL_QUEUE 4		/* instances received, not yet written: bounds memory */
 
@@ -440,7 +441,7 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 	const char *nifti = "not_requested";
 	if (json_is_true(json_object_get(p->meta, "dicom_to_nifti"))) {
 		char path[4096];
-		snprintf(path, sizeof(path), "%s/imaging/%s/data/%s/%s/scans", n->cfg.state_dir, p->id,
+		snprintf(path, sizeof(path), "%s/" STATEDIR_IMAGING "/%s/data/%s/%s/scans", n->cfg.state_dir, p->id,
 			 stage, acc);
 		nifti = retrieval_nifti(scansfd, path);
 	}
@@ -574,18 +575,18 @@ int retrieval_run(struct node *n, struct retrieval_stats *stats, char *err, size
 		rc = RETRIEVAL_CONFIG;
 		goto out;
 	}
-	sfd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (sfd < 0 || durable_read(sfd, "deid.key", 64, &keybuf, &keylen) < 0 ||
+	sfd = statedir_open(cfg->state_dir);
+	if (sfd < 0 || durable_read(sfd, STATEDIR_DEID_KEY, 64, &keybuf, &keylen) < 0 ||
 	    keylen != RETRIEVAL_KEY_LEN) {
-		snprintf(err, errlen, "no de-identification key in %s/deid.key: run flipctl init",
-			 cfg->state_dir);
+		snprintf(err, errlen, "no de-identification key in %s/" STATEDIR_DEID_KEY
+			 ": run flipctl init", cfg->state_dir);
 		if (sfd >= 0)
 			close(sfd);
 		rc = RETRIEVAL_CONFIG;
 		goto out;
 	}
 	memcpy(key, keybuf, sizeof(key));
-	rootfd = openat(sfd, "imaging", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	rootfd = openat(sfd, STATEDIR_IMAGING, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	close(sfd);
 	struct dicom_peer peer = {cfg->pacs_host, cfg->pacs_port, cfg->pacs_aetitle,
 				  cfg->flip_aetitle, 30, 60, 60};
@@ -620,7 +621,7 @@ int retrieval_run(struct node *n, struct retrieval_stats *stats, char *err, size
 			 "association; queued studies wait for the next run", cfg->pacs_host,
 			 cfg->pacs_port, cfg->pacs_aetitle);
 	else if (rc == RETRIEVAL_FAILED)
-		snprintf(err, errlen, "cannot record an accession's state under %s/imaging: %s; "
+		snprintf(err, errlen, "cannot record an accession's state under %s/" STATEDIR_IMAGING ": %s; "
 			 "check the disk, the next run takes it again", cfg->state_dir,
 			 strerror(errno));
 out:

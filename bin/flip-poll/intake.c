@@ -104,7 +104,7 @@ static int intake_index_build(struct spool *sp, struct intake_index *ix)
 				cap = ncap;
 			}
 			ix->v[ix->n].name = names[i];	/* ownership moves to the index */
-			ix->v[ix->n].task_id = names[i] + 17;
+			ix->v[ix->n].task_id = names[i] + SPOOL_SEQ_PREFIX;
 			ix->v[ix->n].state = (enum spool_state)st;
 			ix->n++;
 		}

@@ -24,6 +24,7 @@
 #include "lib/digest.h"
 #include "lib/durable.h"
 #include "lib/envelope.h"
+#include "lib/statedir.h"
 #include "bin/flipctl/status.h"
 
 #include <ctype.h>
@@ -307,8 +308,8 @@ static void bundle_secrets_collect(struct node *n, struct bundle_secrets *s)
 	bundle_secret_url(s, cfg->https_proxy, 1);
 	bundle_secret_url(s, cfg->hub_url, 0);
 	/* the de-identification key is no config key, but a secret all the same */
-	fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0 && durable_read(fd, "deid.key", sizeof(s->deid), &key, &len) == 0) {
+	fd = statedir_open(cfg->state_dir);
+	if (fd >= 0 && durable_read(fd, STATEDIR_DEID_KEY, sizeof(s->deid), &key, &len) == 0) {
 		memcpy(s->deid, key, len);
 		s->deid_len = len;
 		OPENSSL_cleanse(key, len);
@@ -652,9 +653,9 @@ static void bundle_label(struct node *n, char *out, size_t outlen)
 	char raw[256] = "", *text;
 	size_t len, w = 0;
 	const char *p;
-	int fd = open(n->cfg.state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = statedir_open(n->cfg.state_dir);
 
-	if (fd >= 0 && durable_read(fd, "hub.json", 1 << 20, &text, &len) == 0) {
+	if (fd >= 0 && durable_read(fd, STATEDIR_HUB, STATEDIR_HUB_CAP, &text, &len) == 0) {
 		json_t *v = json_loadb(text, len, 0, NULL);
 		const char *name = json_string_value(
 			json_object_get(json_object_get(v, "reply"), "trust_name"));
@@ -784,7 +785,7 @@ static int bundle_members(struct bundle *b, struct node *n, const char *problem)
 	if (bundle_add_dir(b, n->cfg.log_dir, "logs", NULL, BUNDLE_MAX_LOGS, BUNDLE_TAIL_LINES,
 			   BUNDLE_TAIL_BYTES) < 0)
 		return -1;
-	snprintf(path, sizeof(path), "%s/metrics", n->cfg.state_dir);
+	snprintf(path, sizeof(path), "%s/" STATEDIR_METRICS, n->cfg.state_dir);
 	return bundle_add_dir(b, path, "metrics", ".prom", BUNDLE_MAX_LOGS, SIZE_MAX,
 			      BUNDLE_PROM_MAX);
 }

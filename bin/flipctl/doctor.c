@@ -18,6 +18,7 @@
 #include "lib/hub.h"
 #include "lib/kit.h"
 #include "lib/omop.h"
+#include "lib/statedir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -123,7 +124,7 @@ void doctor_hub(struct doctor *d, struct node *n)
 	char *text = NULL;
 	size_t len;
 	json_t *st = NULL;
-	if (sfd >= 0 && durable_read(sfd, "hub.json", 1 << 20, &text, &len) == 0)
+	if (sfd >= 0 && durable_read(sfd, STATEDIR_HUB, STATEDIR_HUB_CAP, &text, &len) == 0)
 		st = json_loadb(text, len, 0, NULL);
 	free(text);
 	if (sfd >= 0)

@@ -37,7 +37,7 @@ int jobctl_find(struct spool *sp, const char *ref, struct job *job, char *err, s
 		if (spool_list(sp, (enum spool_state)st, &names, &cnt) < 0)
 			continue;
 		for (size_t i = 0; i < cnt; i++) {
-			const char *id = names[i] + 17;
+			const char *id = names[i] + SPOOL_SEQ_PREFIX;
 			if (strcmp(names[i], ref) != 0 && strncmp(id, ref, reflen) != 0)
 				continue;
 			if (++matches == 1 && spool_job_open(sp, (enum spool_state)st, names[i], job) < 0)
@@ -171,8 +171,8 @@ int jobctl_rerun(struct node *n, struct job *job, char *err, size_t errlen)
 		return -1;
 	if (from == SPOOL_DONE)
 		return jobctl_rerun_done(n, job, err, errlen);
-	if (jobctl_keep_aside(job, "result.json", "") < 0 ||
-	    jobctl_keep_aside(job, "cohort.json", "") < 0 ||
+	if (jobctl_keep_aside(job, JOBFILE_RESULT, "") < 0 ||
+	    jobctl_keep_aside(job, JOBFILE_COHORT, "") < 0 ||
 	    jobctl_keep_aside(job, JOBFILE_REPORT, "") < 0 || spool_job_unlink(job, JOBFILE_EXEC) < 0 ||
 	    spool_job_move(job, SPOOL_NEW, 1) < 0) {
 		snprintf(err, errlen, "cannot requeue job %s: %s", job->name, strerror(errno));

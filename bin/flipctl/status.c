@@ -8,6 +8,7 @@
 #include "lib/jobfile.h"
 #include "lib/heartbeat.h"
 #include "lib/imaging_store.h"
+#include "lib/statedir.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -45,7 +46,7 @@ static int status_prom_value(const char *text, const char *name, double *v)
 static json_t *status_programs_collect(struct node *n)
 {
 	json_t *out = json_object();
-	int fd = node_state_dirfd(n, "metrics");
+	int fd = node_state_dirfd(n, STATEDIR_METRICS);
 
 	for (size_t i = 0; i < sizeof(status_programs) / sizeof(status_programs[0]); i++) {
 		char file[64], *text;
@@ -77,7 +78,7 @@ static json_t *status_hub(struct node *n)
 	size_t len;
 	json_t *v = NULL;
 
-	if (fd >= 0 && durable_read(fd, "hub.json", 1 << 20, &text, &len) == 0) {
+	if (fd >= 0 && durable_read(fd, STATEDIR_HUB, STATEDIR_HUB_CAP, &text, &len) == 0) {
 		v = json_loadb(text, len, 0, NULL);
 		free(text);
 	}
