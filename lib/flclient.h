@@ -71,6 +71,8 @@
 #define FLCLIENT_EXIT "exit.json"
 #define FLCLIENT_FLAG "stopped"
 #define FLCLIENT_LOCK ".lock"
+#define FLCLIENT_ENV "client.env"	/* the client's environment (flip-fl check) */
+#define FLCLIENT_ENV_MAX (1 << 16)
 #define FLCLIENT_STATE_MAX (64 * 1024)
 
 struct flclient {

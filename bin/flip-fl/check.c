@@ -116,10 +116,10 @@ static int fl_client_files(struct fl *f)
 		}
 	fclose(out);
 	fluser_env_free(env);
-	if (durable_read(f->sv.rec.statefd, "client.env", 1 << 16, &old, &oldlen) < 0 ||
+	if (durable_read(f->sv.rec.statefd, FLCLIENT_ENV, FLCLIENT_ENV_MAX, &old, &oldlen) < 0 ||
 	    oldlen != len || memcmp(old, text, len) != 0) {
-		if (durable_write(f->sv.rec.statefd, "client.env", text, len, 0600) < 0) {
-			log_error("cannot write %s/client.env: %s", f->state_dir, strerror(errno));
+		if (durable_write(f->sv.rec.statefd, FLCLIENT_ENV, text, len, 0600) < 0) {
+			log_error("cannot write %s/" FLCLIENT_ENV ": %s", f->state_dir, strerror(errno));
 			rc = 1;
 		}
 	}

@@ -9,6 +9,7 @@
 #include "lib/kit.h"
 #include "lib/log.h"
 #include "lib/node.h"
+#include "lib/statedir.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -100,14 +101,14 @@ void fl_open(struct fl *f, const struct fl_opts *opt, int audit, int client)
 		exit(2);
 	}
 	if (kit_paths(f->n.cfg.fl_kit_dir, f->n.cfg.fl_kit_slot, &f->kp) < 0 ||
-	    snprintf(f->state_dir, sizeof(f->state_dir), "%s/fl", f->n.cfg.state_dir) >=
+	    snprintf(f->state_dir, sizeof(f->state_dir), "%s/" STATEDIR_FL, f->n.cfg.state_dir) >=
 		    (int)sizeof(f->state_dir) ||
 	    snprintf(f->log_path, sizeof(f->log_path), "%s/fl-client.log", f->n.cfg.log_dir) >=
 		    (int)sizeof(f->log_path)) {
 		log_error("FL_KIT_DIR, FLIP_STATE_DIR or FLIP_LOG_DIR: path too long");
 		exit(2);
 	}
-	f->sv.rec.statefd = node_state_dirfd(&f->n, "fl");
+	f->sv.rec.statefd = node_state_dirfd(&f->n, STATEDIR_FL);
 	if (f->sv.rec.statefd < 0) {
 		log_error("cannot open %s: %s (run flipctl init)", f->state_dir, strerror(errno));
 		exit(2);
