@@ -137,11 +137,11 @@ static void cohort_query_run(struct job_ctx *ctx, struct job_answer *a)
 		goto out;
 	}
 	rc = omop_open(&db, &ctx->node->cfg, &e);
-	if (rc == OMOP_OK)
+	if (rc == ERR_OK)
 		rc = cohort_stats_compute(&db, checked, d.floor, &st, &e);
 	omop_close(&db);
-	if (jobs_answer_omop(a, rc, &e) != OMOP_OK) {
-		if (rc != OMOP_TRANSIENT)
+	if (jobs_answer_omop(a, rc, &e) != ERR_OK) {
+		if (rc != ERR_TRANSIENT)
 			a->detail = json_pack("{s:s,s:s,s:s}", "query_fingerprint", fp, "error",
 					      e.message, "refused", "query_failed");
 		goto out;
