@@ -38,19 +38,19 @@ char *jobs_open_project_id(struct job_ctx *ctx, const char *field, struct job_an
 	unsigned char *plain = NULL;
 	size_t len = 0;
 	char err[256];
-	int rc;
+	int rc, tag_failed;
 
 	if (wire == NULL) {
 		jobs_answer_fail(a, 400, "%s is missing", field);
 		return NULL;
 	}
 	rc = envelope_open(ctx->node->cfg.aes_key, wire, strlen(wire), "project_id", &plain, &len,
-			   err, sizeof(err));
-	if (rc == ENVELOPE_EAUTH) {
+			   &tag_failed, err, sizeof(err));
+	if (rc != ERR_OK && tag_failed) {
 		jobs_answer_fail(a, 400, "%s failed authentication", field);
 		return NULL;
 	}
-	if (rc != ENVELOPE_OK) {
+	if (rc != ERR_OK) {
 		jobs_answer_fail(a, 400, "%s is not a valid envelope: %s", field, err);
 		return NULL;
 	}

@@ -142,8 +142,8 @@ static json_t *intake_open_payload(struct node *n, const char *type, json_t *wir
 	}
 	snprintf(context, sizeof(context), "task:%s", type);
 	rc = envelope_open(n->cfg.aes_key, json_string_value(wire), json_string_length(wire),
-			   context, &plain, &plainlen, msg + 17, sizeof(msg) - 17);
-	if (rc != ENVELOPE_OK) {
+			   context, &plain, &plainlen, NULL, msg + 17, sizeof(msg) - 17);
+	if (rc != ERR_OK) {
 		memcpy(msg, "Invalid payload: ", 17);
 		goto refuse;
 	}

@@ -555,15 +555,15 @@ static int serve_open_project(const struct config *cfg, const char *wire, char p
 	unsigned char *plain = NULL;
 	size_t len = 0;
 	char err[256];
-	int rc;
+	int rc, tag_failed;
 
-	rc = envelope_open(cfg->aes_key, wire, strlen(wire), "project_id", &plain, &len, err,
-			   sizeof(err));
-	if (rc == ENVELOPE_EAUTH) {
+	rc = envelope_open(cfg->aes_key, wire, strlen(wire), "project_id", &plain, &len,
+			   &tag_failed, err, sizeof(err));
+	if (rc != ERR_OK && tag_failed) {
 		*detail = "encrypted_project_id failed authentication";
 		return 400;
 	}
-	if (rc != ENVELOPE_OK) {
+	if (rc != ERR_OK) {
 		log_debug("encrypted_project_id refused: %s", err);
 		*detail = "Invalid encrypted_project_id";
 		return 400;
