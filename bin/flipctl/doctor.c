@@ -91,7 +91,7 @@ void doctor_hub(struct doctor *d, struct node *n)
 		return;
 	}
 	hub_want_cert(&h);
-	if (heartbeat_send(n, &h, 0, err, sizeof(err)) != HEARTBEAT_OK) {
+	if (heartbeat_send(n, &h, 0, NULL, err, sizeof(err)) != ERR_OK) {
 		doctor_say(d, DOCTOR_FAIL, "hub", "%s", err);
 		hub_cleanup(&h);
 		return;
