@@ -94,9 +94,9 @@ static int cycle(struct node *n, struct hub *h, int snapshot)
 		goto metrics;
 	}
 	/*
-	 * A refused key (401) is ERR_AUTH too, but flip-poll exits 1 and --loop goes on:
-	 * the fix is at the hub (the key hash registered), and the next run must find
-	 * it without the operator restarting anything.
+	 * A refused key (401) is ERR_AUTH too, but flip-poll exits 1 for it and --loop
+	 * goes on trying: the fix may be at the hub (the key hash registered there),
+	 * which this host cannot see; only another trust's kit stops the loop.
 	 */
 	if (hb == ERR_AUTH) {
 		log_error("%s", err);
