@@ -42,9 +42,10 @@
  *	happened and what to do.
  *
  *	Both ERR_AUTH cases are the hub not accepting who we are, but the programs
- *	act on them differently: a refused key is fixed at the hub (it may hold the
- *	key hash a minute later, so flip-poll goes on trying), another trust's kit
- *	only on this host (flip-poll stops, exit 2, and heartbeat_blocked() holds it).
+ *	act on them differently: a refused key may be fixed at the hub (its key hash
+ *	registered there, so flip-poll exits 1 and goes on trying), another trust's
+ *	kit only on this host (flip-poll stops, exit 2, and heartbeat_blocked() holds
+ *	it).
  *	No kind tells the two apart, so *wrong_trust (unless wrong_trust is NULL)
  *	is set to 1 for another trust and to 0 otherwise.
  */
