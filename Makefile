@@ -233,8 +233,8 @@ FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover
 FUZZ_CFLAGS  = -std=c17 $(WARN) $(FUZZ_FLAGS) -DFLIP_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
 FUZZ_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-unused-parameter $(FUZZ_FLAGS) $(PKG_CFLAGS)
 FUZZ_RUN     := -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
-FUZZ_SRC_envelope := lib/envelope.c lib/b64.c
-FUZZ_SRC_payload  := lib/task.c lib/b64.c
+FUZZ_SRC_envelope := lib/envelope.c lib/b64.c lib/err.c
+FUZZ_SRC_payload  := lib/task.c lib/b64.c lib/err.c
 FUZZ_SRC_config   := lib/config.c lib/config_file.c lib/config_value.c lib/config_public.c \
                      lib/b64.c lib/log.c lib/task.c lib/err.c
 FUZZ_SRC_sqlguard := jobs/sqlguard.c jobs/sqlguard_names.c

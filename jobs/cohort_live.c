@@ -47,7 +47,7 @@ static int live_nomem(struct omop_error *e)
 	memset(e, 0, sizeof(*e));
 	e->status = 500;
 	snprintf(e->message, sizeof(e->message), "500: internal_error");
-	return OMOP_FAILED;
+	return ERR_FINAL;
 }
 
 /* --- freezing ----------------------------------------------------------------------------- */
@@ -103,13 +103,13 @@ int cohort_live_freeze(struct omop *db, const char *checked, const struct cohort
 		       struct snapshot_writer *w, struct cohort_frozen *out, struct omop_error *e)
 {
 	const int cols[2] = {c->person, c->accession};
-	int rc = OMOP_OK, first = 1;
+	int rc = ERR_OK, first = 1;
 
 	out->rows = 0;
 	out->persons = -1;
 	out->accessions = 0;
 	out->person_order = cohort_live_order(c);
-	for (int set = 0; set < 2 && rc == OMOP_OK; set++) {
+	for (int set = 0; set < 2 && rc == ERR_OK; set++) {
 		struct live_freeze z = {.w = w, .set = set, .first = first};
 		char *sql = NULL;
 		size_t len;
@@ -132,7 +132,7 @@ int cohort_live_freeze(struct omop *db, const char *checked, const struct cohort
 		}
 		rc = omop_copy_out(db, sql, live_freeze_line, &z, e);
 		free(sql);
-		if (rc == OMOP_STOPPED)
+		if (rc == ERR_FINAL && e->stopped)
 			errno = z.err ? z.err : EINVAL;	/* the drain may have changed it */
 		if (first)
 			out->rows = z.rows;
@@ -229,7 +229,7 @@ int cohort_live_run(struct omop *db, const char *checked, const struct cohort_co
 		memset(e, 0, sizeof(*e));
 		e->status = 500;
 		snprintf(e->message, sizeof(e->message), "500: snapshot_mismatch");
-		return OMOP_FAILED;
+		return ERR_FINAL;
 	}
 	m.numeric = set == SNAPSHOT_PERSONS && strcmp(order, "numeric") == 0;
 	m.row = row;
@@ -260,10 +260,10 @@ int cohort_live_run(struct omop *db, const char *checked, const struct cohort_co
 		rc = live_nomem(e);
 		goto out;
 	}
-	rc = m.ids ? omop_each_row(db, sql, live_merge_row, &m, e) : OMOP_OK;
+	rc = m.ids ? omop_each_row(db, sql, live_merge_row, &m, e) : ERR_OK;
 	out->rows = m.rows;
 	out->subjects = m.subjects;
-	if (rc == OMOP_OK && m.collect) {
+	if (rc == ERR_OK && m.collect) {
 		PGresult *res;
 		const char *param;
 
@@ -279,7 +279,7 @@ int cohort_live_run(struct omop *db, const char *checked, const struct cohort_co
 		param = kept;
 		rc = omop_query(db, "SELECT count(DISTINCT person_id) FROM omop.image_occurrence "
 				"WHERE accession_id = ANY($1::text[])", 1, &param, &res, e);
-		if (rc == OMOP_OK) {
+		if (rc == ERR_OK) {
 			out->subjects = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 			PQclear(res);
 		}

@@ -38,8 +38,9 @@
  *	(no rows when the cohort froze no accession set).
  *
  * DIAGNOSTICS
- *	OMOP_OK, OMOP_TRANSIENT, OMOP_FAILED with e filled, or OMOP_STOPPED when row()
- *	or the writer stopped (errno says why; EFBIG: SNAPSHOT_MAX_BYTES).
+ *	ERR_OK, ERR_TRANSIENT, ERR_FINAL with e filled (lib/err.h, lib/omop.h), or
+ *	ERR_FINAL with e->stopped set when row() or the writer stopped (errno says
+ *	why; EFBIG: SNAPSHOT_MAX_BYTES).
  */
 #ifndef FLIP_COHORT_LIVE_H
 #define FLIP_COHORT_LIVE_H

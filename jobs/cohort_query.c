@@ -38,19 +38,19 @@ char *jobs_open_project_id(struct job_ctx *ctx, const char *field, struct job_an
 	unsigned char *plain = NULL;
 	size_t len = 0;
 	char err[256];
-	int rc;
+	int rc, tag_failed;
 
 	if (wire == NULL) {
 		jobs_answer_fail(a, 400, "%s is missing", field);
 		return NULL;
 	}
 	rc = envelope_open(ctx->node->cfg.aes_key, wire, strlen(wire), "project_id", &plain, &len,
-			   err, sizeof(err));
-	if (rc == ENVELOPE_EAUTH) {
+			   &tag_failed, err, sizeof(err));
+	if (rc != ERR_OK && tag_failed) {
 		jobs_answer_fail(a, 400, "%s failed authentication", field);
 		return NULL;
 	}
-	if (rc != ENVELOPE_OK) {
+	if (rc != ERR_OK) {
 		jobs_answer_fail(a, 400, "%s is not a valid envelope: %s", field, err);
 		return NULL;
 	}
@@ -137,11 +137,11 @@ static void cohort_query_run(struct job_ctx *ctx, struct job_answer *a)
 		goto out;
 	}
 	rc = omop_open(&db, &ctx->node->cfg, &e);
-	if (rc == OMOP_OK)
+	if (rc == ERR_OK)
 		rc = cohort_stats_compute(&db, checked, d.floor, &st, &e);
 	omop_close(&db);
-	if (jobs_answer_omop(a, rc, &e) != OMOP_OK) {
-		if (rc != OMOP_TRANSIENT)
+	if (jobs_answer_omop(a, rc, &e) != ERR_OK) {
+		if (rc != ERR_TRANSIENT)
 			a->detail = json_pack("{s:s,s:s,s:s}", "query_fingerprint", fp, "error",
 					      e.message, "refused", "query_failed");
 		goto out;

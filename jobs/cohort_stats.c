@@ -31,23 +31,23 @@ int cohort_columns(struct omop *db, const char *checked_sql, struct cohort_colum
 	memset(c, 0, sizeof(*c));
 	c->person = c->accession = -1;
 	/* the guard's second stage, before the query runs at all (one catalog read a job) */
-	if ((rc = omop_catalog(db, &cat, e)) != OMOP_OK)
+	if ((rc = omop_catalog(db, &cat, e)) != ERR_OK)
 		return rc;
 	if (sqlresolve_check(checked_sql, cat, &lin, err, sizeof(err)) < 0) {
 		memset(e, 0, sizeof(*e));
 		snprintf(e->message, sizeof(e->message), "400: %s", err);
 		e->status = 400;
-		return OMOP_FAILED;
+		return ERR_FINAL;
 	}
 	if (asprintf(&sql, "SELECT * FROM (%s) AS flip_cohort LIMIT 0", checked_sql) < 0) {
 		sqlresolve_output_free(&lin);
 		snprintf(e->message, sizeof(e->message), "500: internal_error");
 		e->status = 500;
-		return OMOP_FAILED;
+		return ERR_FINAL;
 	}
 	rc = omop_query(db, sql, 0, NULL, &res, e);
 	free(sql);
-	if (rc != OMOP_OK) {
+	if (rc != ERR_OK) {
 		sqlresolve_output_free(&lin);
 		return rc;
 	}
@@ -58,7 +58,7 @@ int cohort_columns(struct omop *db, const char *checked_sql, struct cohort_colum
 		snprintf(e->message, sizeof(e->message), "400: The cohort has more than %d columns.",
 			 COHORT_MAX_COLUMNS);
 		e->status = 400;
-		return OMOP_FAILED;
+		return ERR_FINAL;
 	}
 	c->names = calloc((size_t)c->n + 1, sizeof(*c->names));
 	c->types = calloc((size_t)c->n + 1, sizeof(*c->types));
@@ -88,9 +88,9 @@ int cohort_columns(struct omop *db, const char *checked_sql, struct cohort_colum
 			cohort_columns_free(c);
 			snprintf(e->message, sizeof(e->message), "500: internal_error");
 			e->status = 500;
-			return OMOP_FAILED;
+			return ERR_FINAL;
 		}
-	return OMOP_OK;
+	return ERR_OK;
 }
 
 /* cohort_columns_free - release a description */
@@ -268,7 +268,7 @@ static void cohort_check_vocabulary(struct omop *db)
 	struct omop_error e;
 
 	if (omop_query(db, "SELECT EXISTS (SELECT 1 FROM omop.concept_ancestor)", 0, NULL, &res,
-		       &e) != OMOP_OK)
+		       &e) != ERR_OK)
 		return;
 	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
 		log_error("omop.concept_ancestor is empty: every concept-based cohort will count zero "
@@ -288,7 +288,7 @@ int cohort_stats_compute(struct omop *db, const char *checked_sql, long threshol
 
 	memset(st, 0, sizeof(*st));
 	st->subject_count = -1;
-	if ((rc = cohort_columns(db, checked_sql, &c, e)) != OMOP_OK)
+	if ((rc = cohort_columns(db, checked_sql, &c, e)) != ERR_OK)
 		return rc;
 	if (!c.person_countable && !(c.person < 0 && c.accession_countable)) {
 		/* no subject to count (no such column, or made-up ids): never released, and
@@ -302,15 +302,15 @@ int cohort_stats_compute(struct omop *db, const char *checked_sql, long threshol
 	if (sql == NULL || counts == NULL) {
 		snprintf(e->message, sizeof(e->message), "500: internal_error");
 		e->status = 500;
-		rc = OMOP_FAILED;
+		rc = ERR_FINAL;
 		goto out;
 	}
-	if ((rc = omop_query(db, sql, 0, NULL, &res, e)) != OMOP_OK)
+	if ((rc = omop_query(db, sql, 0, NULL, &res, e)) != ERR_OK)
 		goto out;
 	if (PQntuples(res) != 1 || cohort_parse_counts(PQgetvalue(res, 0, 0), counts, c.n + 1) < 0) {
 		snprintf(e->message, sizeof(e->message), "500: internal_error");
 		e->status = 500;
-		rc = OMOP_FAILED;
+		rc = ERR_FINAL;
 		goto out;
 	}
 	long long rows = counts[0];

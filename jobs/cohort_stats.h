@@ -16,7 +16,7 @@
  * DESCRIPTION
  *	cohort_columns() first runs the guard's second stage (sqlresolve) on the checked
  *	query against the OMOP catalog (omop_catalog(): read once per connection): a
- *	refusal is OMOP_FAILED with "400: <detail>" and nothing has run. Then it
+ *	refusal is ERR_FINAL with "400: <detail>" and nothing has run. Then it
  *	describes the query (SELECT * ... LIMIT 0): its column names, types and which
  *	to keep (the first of duplicate names), where the person_id and accession_id
  *	columns are (-1 when absent), and whether they are countable by lineage
@@ -56,7 +56,7 @@
  *	cohort_subject_sql() is the subject-count statement alone (persist_cohort).
  *
  * DIAGNOSTICS
- *	OMOP_OK, OMOP_TRANSIENT or OMOP_FAILED with e filled (omop.h).
+ *	ERR_OK, ERR_TRANSIENT or ERR_FINAL with e filled (omop.h).
  */
 #ifndef FLIP_COHORT_STATS_H
 #define FLIP_COHORT_STATS_H

@@ -84,9 +84,9 @@ static int accessions_from_snapshot(struct job_ctx *ctx, const char *project, lo
 		return -1;
 	}
 	rc = omop_open(&db, &ctx->node->cfg, &e);
-	if (rc == OMOP_OK)
+	if (rc == ERR_OK)
 		rc = cohort_live_accessions(&db, s, &res, &e);
-	for (int r = 0; rc == OMOP_OK && r < PQntuples(res); r++)
+	for (int r = 0; rc == ERR_OK && r < PQntuples(res); r++)
 		if (accession_add(sink, PQgetvalue(res, r, 0)) != 0) {
 			jobs_answer_fail(a, 500, "internal_error");
 			rc = -1;
@@ -96,7 +96,7 @@ static int accessions_from_snapshot(struct job_ctx *ctx, const char *project, lo
 	snapshot_close(s);
 	if (rc == -1)
 		return -1;
-	return jobs_answer_omop(a, rc, &e) == OMOP_OK ? 0 : -1;
+	return jobs_answer_omop(a, rc, &e) == ERR_OK ? 0 : -1;
 }
 
 /* accessions_live - run the payload's query under the guard and threshold */
@@ -117,10 +117,10 @@ static int accessions_live(struct job_ctx *ctx, const char *sql, long floor,
 		return -1;
 	}
 	rc = omop_open(&db, &ctx->node->cfg, &e);
-	if (rc == OMOP_OK)
+	if (rc == ERR_OK)
 		rc = cohort_columns(&db, checked, &c, &e);
-	if (rc == OMOP_OK && (q = cohort_subject_sql(checked, &c)) != NULL &&
-	    (rc = omop_query(&db, q, 0, NULL, &res, &e)) == OMOP_OK) {
+	if (rc == ERR_OK && (q = cohort_subject_sql(checked, &c)) != NULL &&
+	    (rc = omop_query(&db, q, 0, NULL, &res, &e)) == ERR_OK) {
 		if (!PQgetisnull(res, 0, 0))
 			subjects = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		PQclear(res);
@@ -128,17 +128,17 @@ static int accessions_live(struct job_ctx *ctx, const char *sql, long floor,
 	}
 	free(q);
 	q = NULL;
-	if (rc == OMOP_OK && (subjects < 0 || subjects < floor)) {
+	if (rc == ERR_OK && (subjects < 0 || subjects < floor)) {
 		jobs_answer_fail(a, 403, TOO_SMALL);
 		rc = -1;
 		goto out;
 	}
-	if (rc == OMOP_OK && c.accession < 0) {
+	if (rc == ERR_OK && c.accession < 0) {
 		jobs_answer_fail(a, 400, "The cohort has no accession_id column.");
 		rc = -1;
 		goto out;
 	}
-	if (rc == OMOP_OK) {
+	if (rc == ERR_OK) {
 		/* the cohort's columns renamed by position, as cohort_stats does */
 		char *sqlbuf = NULL;
 		size_t len;
@@ -156,13 +156,13 @@ static int accessions_live(struct job_ctx *ctx, const char *sql, long floor,
 		/* through a cursor: one batch of rows in memory, not the cohort's */
 		rc = omop_each_row(&db, sqlbuf, accession_from_row, sink, &e);
 		free(sqlbuf);
-		if (rc == OMOP_STOPPED) {
+		if (rc == ERR_FINAL && e.stopped) {
 			jobs_answer_fail(a, 500, "internal_error");
 			rc = -1;
 			goto out;
 		}
 	}
-	rc = jobs_answer_omop(a, rc, &e) == OMOP_OK ? 0 : -1;
+	rc = jobs_answer_omop(a, rc, &e) == ERR_OK ? 0 : -1;
 out:
 	omop_close(&db);
 	cohort_columns_free(&c);

@@ -99,12 +99,13 @@ int jobs_answer_fail(struct job_answer *a, int status, const char *fmt, ...)
 }
 
 /* jobs_answer_omop - an OMOP failure answered: transient (retried) or the failure */
-int jobs_answer_omop(struct job_answer *a, int rc, const struct omop_error *e)
+enum err_kind jobs_answer_omop(struct job_answer *a, enum err_kind rc,
+			       const struct omop_error *e)
 {
-	if (rc == OMOP_TRANSIENT) {
+	if (rc == ERR_TRANSIENT) {
 		a->outcome = JOB_TRANSIENT;
 		snprintf(a->service, sizeof(a->service), "omop");
-	} else if (rc != OMOP_OK) {
+	} else if (rc != ERR_OK) {
 		jobs_answer_fail(a, 0, "%s", e->message);
 		a->status_code = e->status;
 	}

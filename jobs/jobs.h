@@ -10,7 +10,12 @@
  *	json_t *jobs_result(const struct job_answer *a);
  *	void jobs_answer_free(struct job_answer *a);
  *	int jobs_answer_fail(struct job_answer *a, int status, const char *fmt, ...);
- *	int jobs_answer_omop(struct job_answer *a, int rc, const struct omop_error *e);
+ *	enum err_kind jobs_answer_omop(struct job_answer *a, enum err_kind rc,
+ *				       const struct omop_error *e);
+ *	char *jobs_open_project_id(struct job_ctx *ctx, const char *field, struct job_answer *a);
+ *	struct policy *jobs_policy(struct job_ctx *ctx, struct job_answer *a, int *failed);
+ *	int jobs_decide(struct job_ctx *ctx, struct policy *pol, enum policy_action action,
+ *			const char *field, struct policy_decision *d, struct job_answer *a);
  *
  * DESCRIPTION
  *	A handler takes a parsed, validated task (ctx) and fills an answer: either
@@ -23,9 +28,9 @@
  *	own log, never SQL text, accession numbers or patient values.
  *
  *	jobs_answer_omop() answers an OMOP failure the one way every handler does:
- *	OMOP_TRANSIENT is JOB_TRANSIENT for service "omop" (retried), OMOP_FAILED the
+ *	ERR_TRANSIENT is JOB_TRANSIENT for service "omop" (retried), ERR_FINAL the
  *	failure in e (its message and status). It returns rc unchanged, so that a
- *	caller writes `if (jobs_answer_omop(a, rc, &e) != OMOP_OK) goto out;`.
+ *	caller writes `if (jobs_answer_omop(a, rc, &e) != ERR_OK) goto out;`.
  *
  *	jobs_open_project_id() opens a payload's sealed project id (context
  *	project_id); jobs_policy() loads the governance policy (an invalid one fails
@@ -48,6 +53,7 @@
 #include <jansson.h>
 
 #include "lib/config.h"
+#include "lib/err.h"
 #include "lib/node.h"
 #include "lib/omop.h"
 #include "lib/policy.h"
@@ -103,6 +109,7 @@ int jobs_decide(struct job_ctx *ctx, struct policy *pol, enum policy_action acti
 void jobs_answer_free(struct job_answer *a);
 int jobs_answer_fail(struct job_answer *a, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-int jobs_answer_omop(struct job_answer *a, int rc, const struct omop_error *e);
+enum err_kind jobs_answer_omop(struct job_answer *a, enum err_kind rc,
+			       const struct omop_error *e);
 
 #endif

@@ -144,9 +144,9 @@ static void persist_cohort_run(struct job_ctx *ctx, struct job_answer *a)
 		goto out;
 	}
 	rc = omop_open(&db, cfg, &e);
-	if (rc == OMOP_OK)
+	if (rc == ERR_OK)
 		rc = cohort_columns(&db, checked, &c, &e);
-	if (rc == OMOP_OK && c.person < 0 && c.accession < 0) {
+	if (rc == ERR_OK && c.person < 0 && c.accession < 0) {
 		jobs_answer_fail(a, 400, "The cohort has neither a person_id nor an accession_id "
 			       "column; nothing identifies its members.");
 		goto out;
@@ -154,13 +154,13 @@ static void persist_cohort_run(struct job_ctx *ctx, struct job_answer *a)
 	/* only bare OMOP ids count as people (docs/design/data-access.md "Subjects"): a
 	 * person_id column that is not one makes the cohort uncountable whatever else it
 	 * has, exactly as the statistics count it; an uncountable cohort is never frozen */
-	if (rc == OMOP_OK && (c.person >= 0 ? !c.person_countable : !c.accession_countable)) {
+	if (rc == ERR_OK && (c.person >= 0 ? !c.person_countable : !c.accession_countable)) {
 		log_info("persist_cohort for project %s: the cohort's ids are not bare OMOP "
 			 "references, its subjects cannot be counted; nothing frozen", project);
 		jobs_answer_fail(a, 403, PERSIST_TOO_SMALL);
 		goto out;
 	}
-	if (rc == OMOP_OK) {
+	if (rc == ERR_OK) {
 		w = snapshot_create(cfg->state_dir, project, cfg->snapshot_max_bytes, err, sizeof(err));
 		if (w == NULL) {
 			log_error("persist_cohort for project %s: %s", project, err);
@@ -169,7 +169,7 @@ static void persist_cohort_run(struct job_ctx *ctx, struct job_answer *a)
 			goto out;
 		}
 		rc = cohort_live_freeze(&db, checked, &c, w, &fz, &e);
-		if (rc == OMOP_STOPPED) {
+		if (rc == ERR_FINAL && e.stopped) {
 			int big = errno == EFBIG;
 			if (!big)
 				log_error("persist_cohort for project %s: cannot write the membership: %s",
@@ -181,18 +181,18 @@ static void persist_cohort_run(struct job_ctx *ctx, struct job_answer *a)
 		}
 	}
 	subjects = fz.persons;
-	if (rc == OMOP_OK && c.person < 0) {
+	if (rc == ERR_OK && c.person < 0) {
 		/* accession ids only: the persons behind them, as the statistics count them */
 		if ((subject_sql = cohort_subject_sql(checked, &c)) == NULL) {
 			jobs_answer_fail(a, 500, "internal_error");
 			goto out;
 		}
-		if ((rc = omop_query(&db, subject_sql, 0, NULL, &res, &e)) == OMOP_OK) {
+		if ((rc = omop_query(&db, subject_sql, 0, NULL, &res, &e)) == ERR_OK) {
 			subjects = PQgetisnull(res, 0, 0) ? -1 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 			PQclear(res);
 		}
 	}
-	if (jobs_answer_omop(a, rc, &e) != OMOP_OK)
+	if (jobs_answer_omop(a, rc, &e) != ERR_OK)
 		goto out;
 	omop_close(&db);
 	if (subjects < 0 || subjects < d.floor) {

@@ -7,6 +7,8 @@
  *
  *	CRASH_POINT("after_fetch");
  *	PAUSE_POINT("imaging.after_instance");
+ *	void crash_point(const char *name);
+ *	void crash_pause(const char *name);
  *
  * DESCRIPTION
  *	In a test build (-DFLIP_TEST_BUILD), CRASH_POINT(name) calls _exit(99) when
@@ -17,6 +19,8 @@
  *	PAUSE_POINT(name) sleeps when FLIP_PAUSE_AT is `name:SECONDS`, the first time the
  *	point is reached, so a test can act while a program is provably in the middle of
  *	its work (a project deleted during retrieval). Test builds only, like CRASH_POINT.
+ *	crash_point() and crash_pause() are what the two macros call in a test build;
+ *	code uses the macros.
  *
  *	Points: poll.after_fetch, poll.mid_spool, poll.after_spool, exec.after_claim,
  *	exec.mid_handler, exec.after_result, report.after_cohort_post,

@@ -23,6 +23,7 @@
 #include <openssl/rand.h>
 
 #include "lib/b64.h"
+#include "lib/err.h"
 
 #define ENVELOPE_KEY_LEN 32
 #define ENVELOPE_IV_LEN 12
@@ -56,7 +57,7 @@ static const EVP_CIPHER *envelope_cipher(void)
 }
 
 /*
- * envelope_format - format into a buffer, if there is one (diagnostics, AAD, JSON).
+ * envelope_format - format into a buffer, if there is one (AAD, JSON; messages: err_set).
  * Sizes are checked by the callers; going through vsnprintf keeps
  * -Wformat-truncation=2 from guessing at buffers whose size it cannot see.
  */
@@ -138,11 +139,11 @@ static const json_t *envelope_get_string(const json_t *obj, const char *name, ch
 	const json_t *v = json_object_get(obj, name);
 
 	if (v == NULL) {
-		envelope_format(err, errlen, "field '%s' is missing", name);
+		err_set(err, errlen, "field '%s' is missing", name);
 		return NULL;
 	}
 	if (!json_is_string(v)) {
-		envelope_format(err, errlen, "field '%s' must be a string", name);
+		err_set(err, errlen, "field '%s' must be a string", name);
 		return NULL;
 	}
 	return v;
@@ -154,38 +155,39 @@ static int envelope_check_version(const json_t *obj, char *err, size_t errlen)
 	const json_t *v = json_object_get(obj, "v");
 
 	if (v == NULL) {
-		envelope_format(err, errlen, "field 'v' is missing");
+		err_set(err, errlen, "field 'v' is missing");
 		return -1;
 	}
 	/* jansson keeps true/false apart from integers, so a boolean fails here */
 	if (!json_is_integer(v)) {
-		envelope_format(err, errlen, "field 'v' must be an integer");
+		err_set(err, errlen, "field 'v' must be an integer");
 		return -1;
 	}
 	if (json_integer_value(v) != 1) {
-		envelope_format(err, errlen, "Unsupported payload version");
+		err_set(err, errlen, "Unsupported payload version");
 		return -1;
 	}
 	return 0;
 }
 
 /* envelope_gcm_decrypt - AES-256-GCM open of ct||tag; *plain wiped and freed on failure */
-static int envelope_gcm_decrypt(const unsigned char *key, const unsigned char *iv,
-				const unsigned char *ct, size_t ctlen, const char *aad,
-				size_t aadlen, unsigned char **plain, size_t *plainlen, char *err,
-				size_t errlen)
+static enum err_kind envelope_gcm_decrypt(const unsigned char *key, const unsigned char *iv,
+					  const unsigned char *ct, size_t ctlen, const char *aad,
+					  size_t aadlen, unsigned char **plain, size_t *plainlen,
+					  int *tag_failed, char *err, size_t errlen)
 {
 	EVP_CIPHER_CTX *ctx = NULL;
 	unsigned char *out = NULL;
 	size_t bodylen = ctlen - ENVELOPE_TAG_LEN;
 	unsigned char tag[ENVELOPE_TAG_LEN];
-	int n, rc = ENVELOPE_EFORMAT;
+	enum err_kind rc = ERR_FINAL;
+	int n;
 
 	memcpy(tag, ct + bodylen, ENVELOPE_TAG_LEN);
 	out = malloc(bodylen + 1);
 	ctx = EVP_CIPHER_CTX_new();
 	if (out == NULL || ctx == NULL) {
-		envelope_format(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		goto out;
 	}
 	if (envelope_cipher() == NULL ||
@@ -195,19 +197,20 @@ static int envelope_gcm_decrypt(const unsigned char *key, const unsigned char *i
 	    EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)aad, (int)aadlen) != 1 ||
 	    (bodylen > 0 && EVP_DecryptUpdate(ctx, out, &n, ct, (int)bodylen) != 1) ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, ENVELOPE_TAG_LEN, tag) != 1) {
-		envelope_format(err, errlen, "cipher failure");
+		err_set(err, errlen, "cipher failure");
 		goto out;
 	}
 	if (EVP_DecryptFinal_ex(ctx, out + bodylen, &n) != 1) {
-		envelope_format(err, errlen, "failed authentication");
-		rc = ENVELOPE_EAUTH;
+		err_set(err, errlen, "failed authentication");
+		if (tag_failed != NULL)
+			*tag_failed = 1;
 		goto out;
 	}
 	out[bodylen] = 0;
 	*plain = out;
 	*plainlen = bodylen;
 	out = NULL;
-	rc = ENVELOPE_OK;
+	rc = ERR_OK;
 out:
 	if (out != NULL) {
 		OPENSSL_cleanse(out, bodylen + 1);
@@ -218,47 +221,49 @@ out:
 }
 
 /* envelope_open - check and decrypt a wire payload */
-int envelope_open(const unsigned char key[32], const char *wire, size_t wirelen,
-		  const char *context, unsigned char **plain, size_t *plainlen, char *err,
-		  size_t errlen)
+enum err_kind envelope_open(const unsigned char key[32], const char *wire, size_t wirelen,
+			    const char *context, unsigned char **plain, size_t *plainlen,
+			    int *tag_failed, char *err, size_t errlen)
 {
 	unsigned char *doc = NULL, *iv = NULL, *ct = NULL;
 	size_t doclen = 0, ivlen = 0, ctlen = 0, aadlen = 0;
 	char *aad = NULL;
 	json_t *root = NULL;
 	const json_t *kid, *jiv, *jct;
-	int rc = ENVELOPE_EFORMAT;
+	enum err_kind rc = ERR_FINAL;
 
 	*plain = NULL;
 	*plainlen = 0;
+	if (tag_failed != NULL)
+		*tag_failed = 0;
 	if (key == NULL || wire == NULL) {
-		envelope_format(err, errlen, "no key or no payload");
+		err_set(err, errlen, "no key or no payload");
 		goto out;
 	}
 	if (context == NULL)
 		context = "";
 	if (wirelen > ENVELOPE_MAX_WIRE) {
-		envelope_format(err, errlen, "envelope too large (%zu > %u bytes)", wirelen,
-				ENVELOPE_MAX_WIRE);
+		err_set(err, errlen, "envelope too large (%zu > %u bytes)", wirelen,
+			ENVELOPE_MAX_WIRE);
 		goto out;
 	}
 	if (b64_decode(wire, wirelen, &doc, &doclen) != 0) {
-		envelope_format(err, errlen, "envelope is not valid base64");
+		err_set(err, errlen, "envelope is not valid base64");
 		goto out;
 	}
 	if (!envelope_depth_ok(doc, doclen, ENVELOPE_MAX_DEPTH)) {
-		envelope_format(err, errlen, "envelope JSON is nested too deeply");
+		err_set(err, errlen, "envelope JSON is nested too deeply");
 		goto out;
 	}
 	/* JSON_DECODE_ANY so that a bare scalar gets the "must be a JSON object" message */
 	root = json_loadb((const char *)doc, doclen, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
 			  NULL);
 	if (root == NULL) {
-		envelope_format(err, errlen, "envelope is not valid JSON");
+		err_set(err, errlen, "envelope is not valid JSON");
 		goto out;
 	}
 	if (!json_is_object(root)) {
-		envelope_format(err, errlen, "envelope must be a JSON object");
+		err_set(err, errlen, "envelope must be a JSON object");
 		goto out;
 	}
 	if (envelope_check_version(root, err, errlen) != 0)
@@ -272,34 +277,35 @@ int envelope_open(const unsigned char key[32], const char *wire, size_t wirelen,
 		char echo[ENVELOPE_KID_ECHO + 4];
 
 		envelope_kid_echo(json_string_value(kid), json_string_length(kid), echo);
-		envelope_format(err, errlen, "No key registered for kid '%s'", echo);
+		err_set(err, errlen, "No key registered for kid '%s'", echo);
 		goto out;
 	}
 	if (b64_decode(json_string_value(jiv), json_string_length(jiv), &iv, &ivlen) != 0) {
-		envelope_format(err, errlen, "field 'iv' is not valid base64");
+		err_set(err, errlen, "field 'iv' is not valid base64");
 		goto out;
 	}
 	if (ivlen != ENVELOPE_IV_LEN) {
-		envelope_format(err, errlen, "field 'iv' must be %d bytes (got %zu)",
-				ENVELOPE_IV_LEN, ivlen);
+		err_set(err, errlen, "field 'iv' must be %d bytes (got %zu)", ENVELOPE_IV_LEN,
+			ivlen);
 		goto out;
 	}
 	if (b64_decode(json_string_value(jct), json_string_length(jct), &ct, &ctlen) != 0) {
-		envelope_format(err, errlen, "field 'ct' is not valid base64");
+		err_set(err, errlen, "field 'ct' is not valid base64");
 		goto out;
 	}
 	if (ctlen < ENVELOPE_TAG_LEN) {
-		envelope_format(err, errlen, "field 'ct' is too short (%zu < %d bytes)", ctlen,
-				ENVELOPE_TAG_LEN);
+		err_set(err, errlen, "field 'ct' is too short (%zu < %d bytes)", ctlen,
+			ENVELOPE_TAG_LEN);
 		goto out;
 	}
 	aad = envelope_aad(ENVELOPE_KID, context, &aadlen);
 	if (aad == NULL) {
-		envelope_format(err, errlen, "context too long or out of memory");
+		err_set(err, errlen, "context too long or out of memory");
 		goto out;
 	}
 	/* ctlen < wirelen <= ENVELOPE_MAX_WIRE, so it fits the int OpenSSL wants */
-	rc = envelope_gcm_decrypt(key, iv, ct, ctlen, aad, aadlen, plain, plainlen, err, errlen);
+	rc = envelope_gcm_decrypt(key, iv, ct, ctlen, aad, aadlen, plain, plainlen, tag_failed, err,
+				  errlen);
 out:
 	json_decref(root);
 	free(doc);

@@ -5,12 +5,15 @@
  * SYNOPSIS
  *	#include "lib/envelope.h"
  *
- *	int envelope_open(const unsigned char key[32], const char *wire, size_t wirelen,
- *			  const char *context, unsigned char **plain, size_t *plainlen,
- *			  char *err, size_t errlen);
+ *	enum err_kind envelope_open(const unsigned char key[32], const char *wire,
+ *				    size_t wirelen, const char *context, unsigned char **plain,
+ *				    size_t *plainlen, int *tag_failed, char *err, size_t errlen);
  *	char *envelope_seal(const unsigned char key[32], const unsigned char *plain,
  *			    size_t plainlen, const char *context);
  *	void envelope_fingerprint(const unsigned char key[32], char out[13]);
+ *	char *envelope_seal_with_nonce(const unsigned char key[32], const unsigned char nonce[12],
+ *				       const unsigned char *plain, size_t plainlen,
+ *				       const char *context);	(test builds only)
  *
  * DESCRIPTION
  *	Wire form: standard base64 of the UTF-8 JSON object
@@ -23,10 +26,15 @@
  *	known (only "shared"), iv exactly 12 bytes, ct at least 16 bytes, then the tag.
  *	On success *plain is malloc'd (NUL-terminated; *plainlen excludes the NUL);
  *	the caller wipes it with OPENSSL_cleanse before free.
- *	Return values: ENVELOPE_OK; ENVELOPE_EAUTH when the tag does not verify (err:
- *	"failed authentication"); ENVELOPE_EFORMAT for every other problem (err: the
- *	specific message, e.g. "Unsupported payload version",
- *	"No key registered for kid 'x'"). Callers prefix "Invalid payload: ".
+ *	It returns ERR_OK, or ERR_FINAL (lib/err.h) for every refusal: the payload is
+ *	refused for good, never retried. err says why: "failed authentication" when
+ *	the tag does not verify, else the specific message, e.g. "Unsupported payload
+ *	version", "No key registered for kid 'x'". Callers prefix "Invalid payload: ".
+ *	*tag_failed (unless tag_failed is NULL) is set to 1 when the refusal is the
+ *	tag (sealed with another key, or altered on the way), to 0 otherwise: the one
+ *	distinction no kind of lib/err.h carries, which the callers that answer a
+ *	project id word differently ("... failed authentication" against "Invalid
+ *	..."); it is not ERR_AUTH, which means the hub refused our API key.
  *
  *	envelope_seal() returns the malloc'd wire string with a fresh nonce from the
  *	OpenSSL CSPRNG, in Python's spelling ({"v": 1, "kid": "shared", "iv": ..., "ct": ...}),
@@ -35,6 +43,9 @@
  *	envelope_fingerprint() writes the 12 lowercase hex chars of SHA-256 over the
  *	decoded key (the hub's aes_key_fingerprint) and a NUL.
  *
+ *	envelope_seal_with_nonce() is envelope_seal() with the caller's nonce, for the
+ *	known-answer tests; it exists in test builds (FLIP_TEST_BUILD) only.
+ *
  *	Nothing is printed; no key material is ever copied into err.
  */
 #ifndef FLIP_ENVELOPE_H
@@ -42,13 +53,13 @@
 
 #include <stddef.h>
 
+#include "lib/err.h"
+
 #define ENVELOPE_MAX_WIRE (16u * 1024 * 1024)
 
-enum { ENVELOPE_OK = 0, ENVELOPE_EFORMAT = -1, ENVELOPE_EAUTH = -2 };
-
-int envelope_open(const unsigned char key[32], const char *wire, size_t wirelen,
-		  const char *context, unsigned char **plain, size_t *plainlen, char *err,
-		  size_t errlen);
+enum err_kind envelope_open(const unsigned char key[32], const char *wire, size_t wirelen,
+			    const char *context, unsigned char **plain, size_t *plainlen,
+			    int *tag_failed, char *err, size_t errlen);
 char *envelope_seal(const unsigned char key[32], const unsigned char *plain, size_t plainlen,
 		    const char *context);
 void envelope_fingerprint(const unsigned char key[32], char out[13]);

@@ -4,13 +4,17 @@
  */
 #include "lib/err.h"
 
+#include <errno.h>
 #include <stdio.h>
 
-/* err_vset - the message into err, -1 */
+/* err_vset - the message into err, -1; errno as it was (the caller may still need it) */
 int err_vset(char *err, size_t errlen, const char *fmt, va_list ap)
 {
+	int saved = errno;
+
 	if (err != NULL && errlen > 0)
 		vsnprintf(err, errlen, fmt, ap);
+	errno = saved;
 	return -1;
 }
 

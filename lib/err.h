@@ -27,9 +27,10 @@
  *
  *	err_set() writes the message into err (truncated to errlen, always
  *	terminated; err may be NULL or errlen 0) and returns -1, so that a failing
- *	function ends with `return err_set(err, errlen, "...", ...);`. Messages say
- *	what failed and what to do; they never carry a secret or a patient value.
- *	err_vset() is the same with a va_list.
+ *	function ends with `return err_set(err, errlen, "...", ...);`. errno is left
+ *	as it was, so the caller can still report why the failing call failed.
+ *	Messages say what failed and what to do; they never carry a secret or a
+ *	patient value. err_vset() is the same with a va_list.
  *
  *	err_exit_code() maps a kind to the program's exit code: 0 for ERR_OK and
  *	ERR_FINAL (the failure was reported), 1 for ERR_TRANSIENT, 2 for ERR_CONFIG
@@ -42,6 +43,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum err_kind { ERR_OK = 0, ERR_TRANSIENT = 1, ERR_FINAL = 2, ERR_CONFIG = 3, ERR_AUTH = 4 };
 
 int err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -49,5 +54,9 @@ int err_vset(char *err, size_t errlen, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 int err_exit_code(enum err_kind kind);
 const char *err_kind_name(enum err_kind kind);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

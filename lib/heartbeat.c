@@ -243,18 +243,19 @@ static int heartbeat_uuid_equal(const char *a, const char *b)
 }
 
 /* heartbeat_check_reply - identity and key fingerprint checks on a 200 reply */
-static int heartbeat_check_reply(struct node *n, const struct hub_reply *r, char *err,
-				 size_t errlen)
+static enum err_kind heartbeat_check_reply(struct node *n, const struct hub_reply *r,
+					   int *wrong_trust, char *err, size_t errlen)
 {
 	json_t *reply = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, NULL);
 	const char *id, *name, *fp;
 	char prev[128] = "", ours[13];
-	int rc = HEARTBEAT_OK, fp_match = -1;
+	enum err_kind rc = ERR_OK;
+	int fp_match = -1;
 	int sfd = node_state_dirfd(n, NULL);
 
 	if (!json_is_object(reply)) {
 		snprintf(err, errlen, "hub heartbeat reply is not a JSON object");
-		rc = HEARTBEAT_FAILED;
+		rc = ERR_TRANSIENT;
 		goto out;
 	}
 	id = json_string_value(json_object_get(reply, "trust_id"));
@@ -274,7 +275,9 @@ static int heartbeat_check_reply(struct node *n, const struct hub_reply *r, char
 				 "the hub answered as trust %s (%s) but EXPECTED_TRUST_ID is %s: "
 				 "this host has another trust's kit; fix the kit file, do not retry",
 				 name ? name : "?", id, n->cfg.expected_trust_id);
-			rc = HEARTBEAT_IDENTITY;
+			rc = ERR_AUTH;
+			if (wrong_trust != NULL)
+				*wrong_trust = 1;
 			heartbeat_mark_mismatch(n, sfd, id);
 		} else if (n->cfg.expected_trust_id) {
 			heartbeat_mark_mismatch(n, sfd, NULL);	/* identity proven */
@@ -297,11 +300,15 @@ out:
 }
 
 /* heartbeat_send - one heartbeat, with the 422 fallback */
-int heartbeat_send(struct node *n, struct hub *h, int with_snapshot, char *err, size_t errlen)
+enum err_kind heartbeat_send(struct node *n, struct hub *h, int with_snapshot, int *wrong_trust,
+			     char *err, size_t errlen)
 {
 	struct hub_reply r;
 	char *body = NULL, detail[320];
-	int rc;
+	enum err_kind rc;
+
+	if (wrong_trust != NULL)
+		*wrong_trust = 0;
 
 	if (with_snapshot) {
 		json_t *snap = heartbeat_snapshot(n);
@@ -318,19 +325,19 @@ int heartbeat_send(struct node *n, struct hub *h, int with_snapshot, char *err, 
 	free(body);
 	hub_detail(&r, detail, sizeof(detail));
 	if (r.status == 200) {
-		rc = heartbeat_check_reply(n, &r, err, errlen);
+		rc = heartbeat_check_reply(n, &r, wrong_trust, err, errlen);
 	} else if (r.status == 401) {
 		snprintf(err, errlen,
 			 "the hub refused the API key (401: %s); check TRUST_API_KEY and "
 			 "TRUST_API_KEY_HEADER, and that the hub holds `flipctl key-hash`",
 			 detail);
-		rc = HEARTBEAT_AUTH;
+		rc = ERR_AUTH;
 	} else {
 		if (r.status)
 			snprintf(err, errlen, "heartbeat failed: HTTP %ld: %s", r.status, detail);
 		else
 			snprintf(err, errlen, "heartbeat failed: %s", detail);
-		rc = HEARTBEAT_FAILED;
+		rc = ERR_TRANSIENT;
 	}
 	hub_reply_free(&r);
 	return rc;

@@ -5,8 +5,8 @@
  * SYNOPSIS
  *	#include "lib/heartbeat.h"
  *
- *	int heartbeat_send(struct node *n, struct hub *h, int with_snapshot,
- *			   char *err, size_t errlen);
+ *	enum err_kind heartbeat_send(struct node *n, struct hub *h, int with_snapshot,
+ *				     int *wrong_trust, char *err, size_t errlen);
  *	json_t *heartbeat_snapshot(struct node *n);
  *	int heartbeat_blocked(struct node *n, char *err, size_t errlen);
  *	json_t *heartbeat_fl_client(struct node *n);
@@ -20,8 +20,9 @@
  *	time) is logged "authenticated to hub as trust <name> (<id>)" by the first
  *	program that gets it (never by flipctl doctor, so flip-poll's journal has the
  *	line after deploy-on-prem.md's doctor run); a trust id other
- *	than EXPECTED_TRUST_ID is HEARTBEAT_IDENTITY; an aes_key_fingerprint other than
- *	ours is logged as an error naming both (a stale kit) and is not fatal.
+ *	than EXPECTED_TRUST_ID is ERR_AUTH with *wrong_trust set; an
+ *	aes_key_fingerprint other than ours is logged as an error naming both (a stale
+ *	kit) and is not fatal.
  *
  *	A trust id mismatch also leaves FLIP_STATE_DIR/identity-mismatch.json, keyed
  *	by a fingerprint of the hub URL, the API key's hash and EXPECTED_TRUST_ID.
@@ -35,9 +36,18 @@
  *	Components whose modules are not on this node yet are not reported.
  *
  * DIAGNOSTICS
- *	HEARTBEAT_OK, HEARTBEAT_FAILED (no answer, 429, 5xx, another status: transient),
- *	HEARTBEAT_AUTH (401: the API key was refused), HEARTBEAT_IDENTITY (wrong
- *	trust: exit 2). err says what happened and what to do.
+ *	heartbeat_send() returns an outcome of lib/err.h: ERR_OK; ERR_TRANSIENT (no
+ *	answer, 429, 5xx, another status, a reply that is not JSON); ERR_AUTH when the
+ *	hub refused the API key (401) or answered as another trust. err says what
+ *	happened and what to do.
+ *
+ *	Both ERR_AUTH cases are the hub not accepting who we are, but the programs
+ *	act on them differently: a refused key may be fixed at the hub (its key hash
+ *	registered there, so flip-poll exits 1 and goes on trying), another trust's
+ *	kit only on this host (flip-poll stops, exit 2, and heartbeat_blocked() holds
+ *	it).
+ *	No kind tells the two apart, so *wrong_trust (unless wrong_trust is NULL)
+ *	is set to 1 for another trust and to 0 otherwise.
  */
 #ifndef FLIP_HEARTBEAT_H
 #define FLIP_HEARTBEAT_H
@@ -45,12 +55,12 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "lib/err.h"
 #include "lib/hub.h"
 #include "lib/node.h"
 
-enum { HEARTBEAT_OK = 0, HEARTBEAT_FAILED = 1, HEARTBEAT_AUTH = 2, HEARTBEAT_IDENTITY = 3 };
-
-int heartbeat_send(struct node *n, struct hub *h, int with_snapshot, char *err, size_t errlen);
+enum err_kind heartbeat_send(struct node *n, struct hub *h, int with_snapshot, int *wrong_trust,
+			     char *err, size_t errlen);
 json_t *heartbeat_snapshot(struct node *n);
 int heartbeat_blocked(struct node *n, char *err, size_t errlen);
 /* heartbeat_fl_client - flip-fl's record of the FL client (NULL: none on this node) */

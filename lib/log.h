@@ -7,8 +7,12 @@
  *
  *	void log_init(const char *prog, int level);
  *	void log_set_level(int level);
- *	void log_error(const char *fmt, ...);  log_warn, log_info, log_debug
  *	int log_level_parse(const char *name);
+ *	const char *log_prog(void);
+ *	void log_error(const char *fmt, ...);
+ *	void log_warn(const char *fmt, ...);
+ *	void log_info(const char *fmt, ...);
+ *	void log_debug(const char *fmt, ...);
  *
  * DESCRIPTION
  *	Under systemd (JOURNAL_STREAM set) every line starts with the syslog priority
@@ -20,7 +24,7 @@
  *	values: log fingerprints and counts (docs/design/operations.md).
  *
  *	log_level_parse() maps debug|info|warning|warn|error|critical (any case) to a
- *	LOG_* value, or -1.
+ *	LOG_* value, or -1. log_prog() is the program name given to log_init().
  */
 #ifndef FLIP_LOG_H
 #define FLIP_LOG_H

@@ -78,8 +78,8 @@ static void omop_category(const char *state, int *status, const char **detail)
 	}
 }
 
-/* omop_classify - a failed result or connection into e; returns OMOP_TRANSIENT/FAILED */
-static int omop_classify(struct omop *db, const PGresult *res, struct omop_error *e)
+/* omop_classify - a failed result or connection into e; returns ERR_TRANSIENT or ERR_FINAL */
+static enum err_kind omop_classify(struct omop *db, const PGresult *res, struct omop_error *e)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *detail;
@@ -92,7 +92,7 @@ static int omop_classify(struct omop *db, const PGresult *res, struct omop_error
 			 state ? state : "connection lost");
 		omop_set(e, 0, why);
 		log_warn("OMOP database unavailable (SQLSTATE %s)", state ? state : "none");
-		return OMOP_TRANSIENT;
+		return ERR_TRANSIENT;
 	}
 	if (strcmp(state, "57014") == 0) {
 		/*
@@ -107,18 +107,18 @@ static int omop_classify(struct omop *db, const PGresult *res, struct omop_error
 			omop_set(e, 0, "OMOP query cancelled by the database server (SQLSTATE 57014, "
 				 "not our statement timeout)");
 			log_warn("%s", e->message);
-			return OMOP_TRANSIENT;
+			return ERR_TRANSIENT;
 		}
 	}
 	omop_category(state, &status, &detail);
 	omop_set(e, status, detail);
 	/* the SQLSTATE and the category only: the server's text can quote row values */
 	log_info("OMOP query failed: SQLSTATE %s (%s)", e->sqlstate, e->message);
-	return OMOP_FAILED;
+	return ERR_FINAL;
 }
 
 /* omop_open - connect and open the job's read-only, repeatable-read transaction */
-int omop_open(struct omop *db, const struct config *cfg, struct omop_error *e)
+enum err_kind omop_open(struct omop *db, const struct config *cfg, struct omop_error *e)
 {
 	char port[16], timeout[64];
 	const char *keys[10], *vals[10];
@@ -131,7 +131,7 @@ int omop_open(struct omop *db, const struct config *cfg, struct omop_error *e)
 		omop_set(e, 500, "OMOP database not configured on this node");
 		log_error("OMOP_DB_HOST, OMOP_POSTGRES_DB and DATA_ACCESS_POSTGRES_USER must be set "
 			  "in the kit file to run cohort queries");
-		return OMOP_FAILED;
+		return ERR_FINAL;
 	}
 	snprintf(port, sizeof(port), "%d", cfg->omop_port);
 	keys[k] = "host", vals[k++] = cfg->omop_host;
@@ -156,7 +156,7 @@ int omop_open(struct omop *db, const struct config *cfg, struct omop_error *e)
 		log_warn("cannot connect to the OMOP database at %s:%d: %s", cfg->omop_host,
 			 cfg->omop_port, why);
 		omop_close(db);
-		return OMOP_TRANSIENT;
+		return ERR_TRANSIENT;
 	}
 	/* the value is ours (a validated integer), so SET LOCAL may take it as text */
 	snprintf(timeout, sizeof(timeout), "SET LOCAL statement_timeout = '%lds'", cfg->cohort_timeout);
@@ -164,7 +164,7 @@ int omop_open(struct omop *db, const struct config *cfg, struct omop_error *e)
 	for (size_t i = 0; i < sizeof(setup) / sizeof(setup[0]); i++) {
 		res = PQexec(db->conn, setup[i]);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			int rc = omop_classify(db, res, e);
+			enum err_kind rc = omop_classify(db, res, e);
 			PQclear(res);
 			omop_close(db);
 			return rc;
@@ -172,12 +172,12 @@ int omop_open(struct omop *db, const struct config *cfg, struct omop_error *e)
 		PQclear(res);
 		db->in_txn = 1;
 	}
-	return OMOP_OK;
+	return ERR_OK;
 }
 
 /* omop_query - one statement with bound parameters */
-int omop_query(struct omop *db, const char *sql, int nparams, const char *const *params,
-	       PGresult **res, struct omop_error *e)
+enum err_kind omop_query(struct omop *db, const char *sql, int nparams,
+			 const char *const *params, PGresult **res, struct omop_error *e)
 {
 	ExecStatusType st;
 
@@ -185,47 +185,48 @@ int omop_query(struct omop *db, const char *sql, int nparams, const char *const 
 	*res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	st = PQresultStatus(*res);
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-		return OMOP_OK;
-	int rc = omop_classify(db, *res, e);
+		return ERR_OK;
+	enum err_kind rc = omop_classify(db, *res, e);
 	PQclear(*res);
 	*res = NULL;
 	return rc;
 }
 
 /* omop_each_row - select through a cursor, a batch at a time, each row to row() */
-int omop_each_row(struct omop *db, const char *select, omop_row_fn row, void *arg,
-		  struct omop_error *e)
+enum err_kind omop_each_row(struct omop *db, const char *select, omop_row_fn row, void *arg,
+			    struct omop_error *e)
 {
 	char *sql = NULL, fetch[64];
 	PGresult *res;
-	int rc;
+	enum err_kind rc;
 
 	if (asprintf(&sql, "DECLARE flip_rows NO SCROLL CURSOR FOR %s", select) < 0) {
 		memset(e, 0, sizeof(*e));
 		e->status = 500;
 		snprintf(e->message, sizeof(e->message), "500: internal_error");
-		return OMOP_FAILED;
+		return ERR_FINAL;
 	}
 	rc = omop_query(db, sql, 0, NULL, &res, e);
 	free(sql);
-	if (rc != OMOP_OK)
+	if (rc != ERR_OK)
 		return rc;
 	PQclear(res);
 	snprintf(fetch, sizeof(fetch), "FETCH FORWARD %d FROM flip_rows", OMOP_FETCH);
 	for (;;) {
-		if ((rc = omop_query(db, fetch, 0, NULL, &res, e)) != OMOP_OK)
+		if ((rc = omop_query(db, fetch, 0, NULL, &res, e)) != ERR_OK)
 			return rc;
 		int rows = PQntuples(res);
 		for (int r = 0; r < rows; r++)
 			if (row(res, r, arg) != 0) {
 				PQclear(res);
-				return OMOP_STOPPED;
+				e->stopped = 1;	/* the caller's reason, not the database's */
+				return ERR_FINAL;
 			}
 		PQclear(res);
 		if (rows < OMOP_FETCH)
 			break;
 	}
-	if ((rc = omop_query(db, "CLOSE flip_rows", 0, NULL, &res, e)) == OMOP_OK)
+	if ((rc = omop_query(db, "CLOSE flip_rows", 0, NULL, &res, e)) == ERR_OK)
 		PQclear(res);
 	return rc;
 }
@@ -246,7 +247,8 @@ void omop_catalog_free(struct omop_catalog *cat)
 }
 
 /* omop_catalog - the tables and columns of schema omop, read once per connection */
-int omop_catalog(struct omop *db, const struct omop_catalog **cat, struct omop_error *e)
+enum err_kind omop_catalog(struct omop *db, const struct omop_catalog **cat,
+			   struct omop_error *e)
 {
 	static const char sql[] =
 		"SELECT c.relname, a.attname FROM pg_catalog.pg_class c "
@@ -256,13 +258,14 @@ int omop_catalog(struct omop *db, const struct omop_catalog **cat, struct omop_e
 		"AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum";
 	struct omop_catalog *c;
 	PGresult *res;
-	int rc, rows, ok = 1;
+	enum err_kind rc;
+	int rows, ok = 1;
 
 	if (db->catalog != NULL) {
 		*cat = db->catalog;
-		return OMOP_OK;
+		return ERR_OK;
 	}
-	if ((rc = omop_query(db, sql, 0, NULL, &res, e)) != OMOP_OK)
+	if ((rc = omop_query(db, sql, 0, NULL, &res, e)) != ERR_OK)
 		return rc;
 	rows = PQntuples(res);
 	c = calloc(1, sizeof(*c));
@@ -292,26 +295,27 @@ int omop_catalog(struct omop *db, const struct omop_catalog **cat, struct omop_e
 		omop_catalog_free(c);
 		memset(e, 0, sizeof(*e));
 		omop_set(e, 500, "internal_error");
-		return OMOP_FAILED;
+		return ERR_FINAL;
 	}
 	db->catalog = c;
 	*cat = c;
-	return OMOP_OK;
+	return ERR_OK;
 }
 
 /* omop_copy_out - select as COPY text rows, each to line(); the rest drained on a stop */
-int omop_copy_out(struct omop *db, const char *select, omop_line_fn line, void *arg,
-		  struct omop_error *e)
+enum err_kind omop_copy_out(struct omop *db, const char *select, omop_line_fn line, void *arg,
+			    struct omop_error *e)
 {
 	char *sql = NULL, *buf = NULL;
 	PGresult *res;
-	int n, rc = OMOP_OK, stopped = 0;
+	enum err_kind rc = ERR_OK;
+	int n, stopped = 0;
 
 	memset(e, 0, sizeof(*e));
 	if (asprintf(&sql, "COPY (%s) TO STDOUT", select) < 0) {
 		e->status = 500;
 		snprintf(e->message, sizeof(e->message), "500: internal_error");
-		return OMOP_FAILED;
+		return ERR_FINAL;
 	}
 	res = PQexec(db->conn, sql);
 	free(sql);
@@ -327,15 +331,19 @@ int omop_copy_out(struct omop *db, const char *select, omop_line_fn line, void *
 		PQfreemem(buf);
 	}
 	while ((res = PQgetResult(db->conn)) != NULL) {
-		if (rc == OMOP_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+		if (rc == ERR_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
 			rc = omop_classify(db, res, e);
 		PQclear(res);
 	}
-	if (rc == OMOP_OK && n == -2) {
+	if (rc == ERR_OK && n == -2) {
 		omop_set(e, 0, "OMOP database connection lost during COPY");
-		rc = OMOP_TRANSIENT;
+		rc = ERR_TRANSIENT;
 	}
-	return rc == OMOP_OK && stopped ? OMOP_STOPPED : rc;
+	if (rc == ERR_OK && stopped) {
+		e->stopped = 1;	/* the caller's reason, not the database's */
+		return ERR_FINAL;
+	}
+	return rc;
 }
 
 /* omop_close - end the transaction (nothing to commit: read only) and disconnect */

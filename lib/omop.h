@@ -5,15 +5,16 @@
  * SYNOPSIS
  *	#include "lib/omop.h"
  *
- *	int omop_open(struct omop *db, const struct config *cfg, struct omop_error *e);
- *	int omop_query(struct omop *db, const char *sql, int nparams, const char *const *params,
- *		       PGresult **res, struct omop_error *e);
- *	int omop_each_row(struct omop *db, const char *select, omop_row_fn row, void *arg,
- *			  struct omop_error *e);
- *	int omop_catalog(struct omop *db, const struct omop_catalog **cat, struct omop_error *e);
+ *	enum err_kind omop_open(struct omop *db, const struct config *cfg, struct omop_error *e);
+ *	enum err_kind omop_query(struct omop *db, const char *sql, int nparams,
+ *				 const char *const *params, PGresult **res, struct omop_error *e);
+ *	enum err_kind omop_each_row(struct omop *db, const char *select, omop_row_fn row,
+ *				    void *arg, struct omop_error *e);
+ *	enum err_kind omop_catalog(struct omop *db, const struct omop_catalog **cat,
+ *				   struct omop_error *e);
  *	void omop_catalog_free(struct omop_catalog *cat);
- *	int omop_copy_out(struct omop *db, const char *select, omop_line_fn line, void *arg,
- *			  struct omop_error *e);
+ *	enum err_kind omop_copy_out(struct omop *db, const char *select, omop_line_fn line,
+ *				    void *arg, struct omop_error *e);
  *	void omop_close(struct omop *db);
  *
  * DESCRIPTION
@@ -30,14 +31,16 @@
  *	time, and calls row(res, r, arg) for each row r of each batch (res is valid
  *	during the call only), so that a cohort of any size costs one batch of memory.
  *	row returns 0 to go on, anything else to stop: omop_each_row() then returns
- *	OMOP_STOPPED at once and leaves e to the caller. The cursor lives in the job's
+ *	ERR_FINAL at once with e->stopped set and nothing else in e: the caller knows
+ *	why it stopped (see DIAGNOSTICS). The cursor lives in the job's
  *	transaction (one at a time; omop_close() ends it with the transaction).
  *
  *	omop_copy_out() runs `COPY (select) TO STDOUT` (a read: allowed in the
  *	read-only transaction) and hands each row, in COPY's text format (columns
  *	separated by a tab, NULL as \N, backslash escapes, a newline at the end), to
  *	line(buf, len, arg): the fastest way out of PostgreSQL, one row of memory.
- *	line returns non-zero to stop: the rest is drained and OMOP_STOPPED returned.
+ *	line returns non-zero to stop: the rest is drained and ERR_FINAL returned with
+ *	e->stopped set, as for omop_each_row().
  *
  *	omop_catalog() reads the tables and columns of schema omop (pg_class and
  *	pg_attribute, columns in their order) once per connection, inside the job's
@@ -66,9 +69,16 @@
  *	(sqlresolve), from the query's own text, before anything runs.
  *
  * DIAGNOSTICS
- *	OMOP_OK; OMOP_TRANSIENT when the database is unreachable, shutting down, out
- *	of connections, memory or disk (the job is retried later: e->message says
- *	what); OMOP_FAILED for an answer to report.
+ *	An outcome of lib/err.h: ERR_OK; ERR_TRANSIENT when the database is
+ *	unreachable, shutting down, out of connections, memory or disk (the job is
+ *	retried later: e->message says what); ERR_FINAL for an answer to report (e
+ *	holds its status and message).
+ *
+ *	e->stopped tells the one case the five kinds do not: ERR_FINAL because the
+ *	caller's own row() or line() asked to stop (its deadline, a full disk, a size
+ *	cap; the caller kept the reason, e holds none). It is 0 on every other return,
+ *	so a caller tests `rc == ERR_FINAL && e.stopped` right after omop_each_row()
+ *	or omop_copy_out() and answers from its own reason, not from e.
  */
 #ifndef FLIP_OMOP_H
 #define FLIP_OMOP_H
@@ -76,8 +86,7 @@
 #include <libpq-fe.h>
 
 #include "lib/config.h"
-
-enum { OMOP_OK = 0, OMOP_TRANSIENT = 1, OMOP_FAILED = 2, OMOP_STOPPED = 3 };
+#include "lib/err.h"
 
 #define OMOP_FETCH 5000		/* rows per FETCH of omop_each_row() */
 
@@ -105,17 +114,19 @@ struct omop_error {
 	int status;		/* HTTP-like status for the hub, 0 when transient */
 	char message[512];	/* "<status>: <detail>" (or why the database is unavailable) */
 	char sqlstate[6];
+	int stopped;		/* ERR_FINAL because row() or line() asked to stop (DIAGNOSTICS) */
 };
 
-int omop_open(struct omop *db, const struct config *cfg, struct omop_error *e);
-int omop_query(struct omop *db, const char *sql, int nparams, const char *const *params,
-	       PGresult **res, struct omop_error *e);
-int omop_each_row(struct omop *db, const char *select, omop_row_fn row, void *arg,
-		  struct omop_error *e);
-int omop_catalog(struct omop *db, const struct omop_catalog **cat, struct omop_error *e);
+enum err_kind omop_open(struct omop *db, const struct config *cfg, struct omop_error *e);
+enum err_kind omop_query(struct omop *db, const char *sql, int nparams,
+			 const char *const *params, PGresult **res, struct omop_error *e);
+enum err_kind omop_each_row(struct omop *db, const char *select, omop_row_fn row, void *arg,
+			    struct omop_error *e);
+enum err_kind omop_catalog(struct omop *db, const struct omop_catalog **cat,
+			   struct omop_error *e);
 void omop_catalog_free(struct omop_catalog *cat);
-int omop_copy_out(struct omop *db, const char *select, omop_line_fn line, void *arg,
-		  struct omop_error *e);
+enum err_kind omop_copy_out(struct omop *db, const char *select, omop_line_fn line, void *arg,
+			    struct omop_error *e);
 void omop_close(struct omop *db);
 
 #endif

@@ -17,11 +17,11 @@
 #include "lib/policy.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/err.h"
 #include "lib/task.h"
 #include "lib/toml.h"
 
@@ -53,24 +53,6 @@ static const char *const policy_actions[] = {
 
 static const char *const policy_rule_keys[] = {"id", "action", "effect", "projects",
 					       "min_cohort_size", NULL};
-
-/* policy_err - "FILE: message" into err; always returns -1 */
-__attribute__((format(printf, 4, 5))) static int policy_err(char *err, size_t errlen,
-							    const char *path, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (err == NULL || errlen == 0)
-		return -1;
-	n = snprintf(err, errlen, "%s: ", path);
-	if (n < 0 || (size_t)n >= errlen)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* policy_echo - a printable copy of at most POLICY_ECHO bytes of s */
 static const char *policy_echo(const char *s, char buf[POLICY_ECHO + 4])
@@ -124,16 +106,15 @@ static int policy_floor(const json_t *v, long min, const char *min_name, const c
 	json_int_t n;
 
 	if (!json_is_integer(v))
-		return policy_err(err, errlen, path, "%s min_cohort_size must be an integer, not %s",
-				  where, policy_type(v));
+		return err_set(err, errlen, "%s: %s min_cohort_size must be an integer, not %s",
+			       path, where, policy_type(v));
 	n = json_integer_value(v);
 	if (n < min)
-		return policy_err(err, errlen, path,
-				  "%s min_cohort_size %lld is below the %s %ld", where, (long long)n,
-				  min_name, min);
+		return err_set(err, errlen, "%s: %s min_cohort_size %lld is below the %s %ld", path,
+			       where, (long long)n, min_name, min);
 	if (n > LONG_MAX)
-		return policy_err(err, errlen, path, "%s min_cohort_size %lld is too large",
-				  where, (long long)n);
+		return err_set(err, errlen, "%s: %s min_cohort_size %lld is too large", path, where,
+			       (long long)n);
 	*out = (long)n;
 	return 0;
 }
@@ -147,12 +128,12 @@ static int policy_disclosure(struct policy *p, json_t *t, long configured, char 
 	char e[POLICY_ECHO + 4];
 
 	if (!policy_is_table(t))
-		return policy_err(err, errlen, p->path, "disclosure must be a table, not %s",
-				  policy_type(t));
+		return err_set(err, errlen, "%s: disclosure must be a table, not %s", p->path,
+			       policy_type(t));
 	json_object_foreach(t, k, v) {
 		if (strcmp(k, "min_cohort_size") != 0)
-			return policy_err(err, errlen, p->path, "[disclosure] unknown key '%s'",
-					  policy_echo(k, e));
+			return err_set(err, errlen, "%s: [disclosure] unknown key '%s'", p->path,
+				       policy_echo(k, e));
 		if (policy_floor(v, configured, "configured floor COHORT_QUERY_THRESHOLD",
 				 p->path, "[disclosure]", &p->disclosure_floor, err, errlen) != 0)
 			return -1;
@@ -169,31 +150,29 @@ static int policy_rule_id(struct policy *p, const json_t *r, size_t idx, struct 
 	char e[POLICY_ECHO + 4];
 
 	if (v == NULL)
-		return policy_err(err, errlen, p->path, "[[access.rule]] #%zu: id is missing",
-				  idx + 1);
+		return err_set(err, errlen, "%s: [[access.rule]] #%zu: id is missing", p->path,
+			       idx + 1);
 	if (!json_is_string(v))
-		return policy_err(err, errlen, p->path,
-				  "[[access.rule]] #%zu: id must be a string, not %s", idx + 1,
-				  policy_type(v));
+		return err_set(err, errlen, "%s: [[access.rule]] #%zu: id must be a string, not %s",
+			       p->path, idx + 1, policy_type(v));
 	s = json_string_value(v);
 	if (*s == 0)
-		return policy_err(err, errlen, p->path, "[[access.rule]] #%zu: id is empty",
-				  idx + 1);
+		return err_set(err, errlen, "%s: [[access.rule]] #%zu: id is empty", p->path,
+			       idx + 1);
 	if (strlen(s) > POLICY_ID_MAX)
-		return policy_err(err, errlen, p->path,
-				  "[[access.rule]] #%zu: id is longer than %d bytes", idx + 1,
-				  POLICY_ID_MAX);
+		return err_set(err, errlen, "%s: [[access.rule]] #%zu: id is longer than %d bytes",
+			       p->path, idx + 1, POLICY_ID_MAX);
 	/* the id goes to the local log: keep it printable */
 	for (const char *c = s; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			return policy_err(err, errlen, p->path,
-					  "[[access.rule]] #%zu: id '%s' holds a control character",
-					  idx + 1, policy_echo(s, e));
+			return err_set(err, errlen,
+				       "%s: [[access.rule]] #%zu: id '%s' holds a control character",
+				       p->path, idx + 1, policy_echo(s, e));
 	for (size_t i = 0; i < p->nrules; i++)
 		if (strcmp(p->rules[i].id, s) == 0)
-			return policy_err(err, errlen, p->path,
-					  "[[access.rule]] '%s': duplicate id (rules #%zu and #%zu)",
-					  policy_echo(s, e), i + 1, idx + 1);
+			return err_set(err, errlen,
+				       "%s: [[access.rule]] '%s': duplicate id (rules #%zu and #%zu)",
+				       p->path, policy_echo(s, e), i + 1, idx + 1);
 	memcpy(out->id, s, strlen(s) + 1);
 	return 0;
 }
@@ -207,25 +186,23 @@ static int policy_rule_projects(struct policy *p, const json_t *v, struct policy
 	char e[POLICY_ECHO + 4];
 
 	if (!json_is_array(v))
-		return policy_err(err, errlen, p->path,
-				  "[[access.rule]] '%s': projects must be a list of UUID strings, "
-				  "not %s",
-				  policy_echo(out->id, e), policy_type(v));
+		return err_set(err, errlen,
+			       "%s: [[access.rule]] '%s': projects must be a list of UUID strings, "
+			       "not %s", p->path, policy_echo(out->id, e), policy_type(v));
 	n = json_array_size(v);
 	if (n == 0)
-		return policy_err(err, errlen, p->path,
-				  "[[access.rule]] '%s': projects is empty (leave it out to match "
-				  "every project)",
-				  policy_echo(out->id, e));
+		return err_set(err, errlen,
+			       "%s: [[access.rule]] '%s': projects is empty (leave it out to match "
+			       "every project)", p->path, policy_echo(out->id, e));
 	out->projects = calloc(n, sizeof(*out->projects));
 	if (out->projects == NULL)
-		return policy_err(err, errlen, p->path, "out of memory");
+		return err_set(err, errlen, "%s: out of memory", p->path);
 	json_array_foreach(v, i, u) {
 		if (!json_is_string(u) ||
 		    task_uuid_canonical(json_string_value(u), out->projects[i]) != 0)
-			return policy_err(err, errlen, p->path,
-					  "[[access.rule]] '%s': projects[%zu] is not a UUID string",
-					  policy_echo(out->id, e), i);
+			return err_set(err, errlen,
+				       "%s: [[access.rule]] '%s': projects[%zu] is not a UUID string",
+				       p->path, policy_echo(out->id, e), i);
 	}
 	out->nprojects = n;
 	return 0;
@@ -244,9 +221,8 @@ static int policy_rule(struct policy *p, json_t *r, size_t idx, long section, ch
 
 	memset(out, 0, sizeof(*out));
 	if (!policy_is_table(r))
-		return policy_err(err, errlen, p->path,
-				  "[[access.rule]] #%zu must be a table, not %s", idx + 1,
-				  policy_type(r));
+		return err_set(err, errlen, "%s: [[access.rule]] #%zu must be a table, not %s",
+			       p->path, idx + 1, policy_type(r));
 	if (policy_rule_id(p, r, idx, out, err, errlen) != 0)
 		return -1;
 	json_object_foreach(r, k, jv) {
@@ -255,43 +231,41 @@ static int policy_rule(struct policy *p, json_t *r, size_t idx, long section, ch
 		for (known = policy_rule_keys; *known && strcmp(*known, k) != 0; known++)
 			;
 		if (*known == NULL)
-			return policy_err(err, errlen, p->path,
-					  "[[access.rule]] '%s': unknown key '%s'",
-					  policy_echo(out->id, e), policy_echo(k, e2));
+			return err_set(err, errlen, "%s: [[access.rule]] '%s': unknown key '%s'",
+				       p->path, policy_echo(out->id, e), policy_echo(k, e2));
 	}
 
 	v = json_object_get(r, "action");
 	if (v == NULL)
-		return policy_err(err, errlen, p->path, "[[access.rule]] '%s': action is missing",
-				  policy_echo(out->id, e));
+		return err_set(err, errlen, "%s: [[access.rule]] '%s': action is missing", p->path,
+			       policy_echo(out->id, e));
 	if (!json_is_string(v))
-		return policy_err(err, errlen, p->path,
-				  "[[access.rule]] '%s': action must be a string, not %s",
-				  policy_echo(out->id, e), policy_type(v));
+		return err_set(err, errlen,
+			       "%s: [[access.rule]] '%s': action must be a string, not %s", p->path,
+			       policy_echo(out->id, e), policy_type(v));
 	s = json_string_value(v);
 	for (a = 0; a < POLICY_NACTIONS && strcmp(s, policy_actions[a]) != 0; a++)
 		;
 	if (a == POLICY_NACTIONS)
-		return policy_err(err, errlen, p->path,
-				  "[[access.rule]] '%s': action '%s' is not one of "
-				  "cohort.statistics, cohort.dataframe, cohort.accession_ids",
-				  policy_echo(out->id, e), policy_echo(s, e2));
+		return err_set(err, errlen, "%s: [[access.rule]] '%s': action '%s' is not one of "
+			       "cohort.statistics, cohort.dataframe, cohort.accession_ids", p->path,
+			       policy_echo(out->id, e), policy_echo(s, e2));
 	out->action = (enum policy_action)a;
 
 	v = json_object_get(r, "effect");
 	if (v == NULL)
-		return policy_err(err, errlen, p->path,
-				  "[[access.rule]] '%s': effect is missing (permit or deny)",
-				  policy_echo(out->id, e));
+		return err_set(err, errlen,
+			       "%s: [[access.rule]] '%s': effect is missing (permit or deny)",
+			       p->path, policy_echo(out->id, e));
 	if (!json_is_string(v))
-		return policy_err(err, errlen, p->path,
-				  "[[access.rule]] '%s': effect must be a string, not %s",
-				  policy_echo(out->id, e), policy_type(v));
+		return err_set(err, errlen,
+			       "%s: [[access.rule]] '%s': effect must be a string, not %s", p->path,
+			       policy_echo(out->id, e), policy_type(v));
 	s = json_string_value(v);
 	if (strcmp(s, "permit") != 0 && strcmp(s, "deny") != 0)
-		return policy_err(err, errlen, p->path,
-				  "[[access.rule]] '%s': effect '%s' is not permit or deny",
-				  policy_echo(out->id, e), policy_echo(s, e2));
+		return err_set(err, errlen,
+			       "%s: [[access.rule]] '%s': effect '%s' is not permit or deny",
+			       p->path, policy_echo(out->id, e), policy_echo(s, e2));
 	out->permit = strcmp(s, "permit") == 0;
 
 	/* counted before the projects are checked, so policy_free() frees them */
@@ -305,10 +279,9 @@ static int policy_rule(struct policy *p, json_t *r, size_t idx, long section, ch
 		char where[POLICY_ECHO + 32];
 
 		if (!out->permit)
-			return policy_err(err, errlen, p->path,
-					  "[[access.rule]] '%s': min_cohort_size is only for permit "
-					  "rules",
-					  policy_echo(out->id, e));
+			return err_set(err, errlen,
+				       "%s: [[access.rule]] '%s': min_cohort_size is only for permit "
+				       "rules", p->path, policy_echo(out->id, e));
 		snprintf(where, sizeof(where), "[[access.rule]] '%s':", policy_echo(out->id, e));
 		if (policy_floor(v, section, "section floor", p->path, where, &out->floor, err,
 				 errlen) != 0)
@@ -328,25 +301,25 @@ static int policy_access(struct policy *p, json_t *t, long section, char *err,
 	size_t i;
 
 	if (!policy_is_table(t))
-		return policy_err(err, errlen, p->path, "access must be a table, not %s",
-				  policy_type(t));
+		return err_set(err, errlen, "%s: access must be a table, not %s", p->path,
+			       policy_type(t));
 	json_object_foreach(t, k, v) {
 		if (strcmp(k, "rule") != 0)
-			return policy_err(err, errlen, p->path, "[access] unknown key '%s'",
-					  policy_echo(k, e));
+			return err_set(err, errlen, "%s: [access] unknown key '%s'", p->path,
+				       policy_echo(k, e));
 	}
 	rules = json_object_get(t, "rule");
 	if (rules == NULL)
 		return 0;
 	if (!json_is_array(rules))
-		return policy_err(err, errlen, p->path,
-				  "access.rule must be an array of tables ([[access.rule]]), not %s",
-				  policy_type(rules));
+		return err_set(err, errlen,
+			       "%s: access.rule must be an array of tables ([[access.rule]]), not %s",
+			       p->path, policy_type(rules));
 	if (json_array_size(rules) == 0)
 		return 0;
 	p->rules = calloc(json_array_size(rules), sizeof(*p->rules));
 	if (p->rules == NULL)
-		return policy_err(err, errlen, p->path, "out of memory");
+		return err_set(err, errlen, "%s: out of memory", p->path);
 	json_array_foreach(rules, i, v) {
 		if (policy_rule(p, v, i, section, err, errlen) != 0)
 			return -1;
@@ -367,10 +340,10 @@ static int policy_check(struct policy *p, json_t *doc, long configured, char *er
 	json_object_foreach(doc, k, jv) {
 		if (strcmp(k, "disclosure") != 0 && strcmp(k, "access") != 0 &&
 		    strcmp(k, "fl_privacy") != 0)
-			return policy_err(err, errlen, p->path,
-					  "unknown top-level %s '%s' (only disclosure, access, "
-					  "fl_privacy)",
-					  policy_is_table(jv) ? "table" : "key", policy_echo(k, e));
+			return err_set(err, errlen,
+				       "%s: unknown top-level %s '%s' (only disclosure, access, "
+				       "fl_privacy)", p->path,
+				       policy_is_table(jv) ? "table" : "key", policy_echo(k, e));
 	}
 	/* disclosure first: the rules' floors are checked against the section floor */
 	v = json_object_get(doc, "disclosure");
@@ -383,15 +356,14 @@ static int policy_check(struct policy *p, json_t *doc, long configured, char *er
 	v = json_object_get(doc, "fl_privacy");
 	if (v != NULL) {
 		if (!policy_is_table(v))
-			return policy_err(err, errlen, p->path,
-					  "fl_privacy must be a table, not %s", policy_type(v));
+			return err_set(err, errlen, "%s: fl_privacy must be a table, not %s",
+				       p->path, policy_type(v));
 		if (json_object_size(v) > 0)
 			p->fl_privacy = json_incref(v);
 	}
 	if (p->disclosure_floor == 0 && p->nrules == 0 && p->fl_privacy == NULL)
-		return policy_err(err, errlen, p->path,
-				  "the policy configures nothing (no [disclosure] "
-				  "min_cohort_size, no [[access.rule]], no [fl_privacy])");
+		return err_set(err, errlen, "%s: the policy configures nothing (no [disclosure] "
+			       "min_cohort_size, no [[access.rule]], no [fl_privacy])", p->path);
 	return 0;
 }
 
@@ -406,8 +378,9 @@ int policy_load(const char *path, long configured_floor, struct policy **out, ch
 	if (path == NULL || *path == 0)
 		return 0;
 	if (configured_floor < 1)
-		return policy_err(err, errlen, path,
-				  "the configured floor COHORT_QUERY_THRESHOLD must be positive");
+		return err_set(err, errlen,
+			       "%s: the configured floor COHORT_QUERY_THRESHOLD must be positive",
+			       path);
 	doc = toml_load_file(path, POLICY_MAX_BYTES, err, errlen);
 	if (doc == NULL)
 		return -1;
@@ -415,7 +388,7 @@ int policy_load(const char *path, long configured_floor, struct policy **out, ch
 	if (p == NULL || (p->path = strdup(path)) == NULL) {
 		free(p);
 		json_decref(doc);
-		return policy_err(err, errlen, path, "out of memory");
+		return err_set(err, errlen, "%s: out of memory", path);
 	}
 	if (policy_check(p, doc, configured_floor, err, errlen) != 0) {
 		json_decref(doc);

@@ -10,6 +10,7 @@
  *	json_t *result_failure(const char *message, int status_code);
  *	json_t *result_cohort_failure(const char *query_id, const char *trust_id,
  *				      const char *message);
+ *	void result_utc_date(char out[11]);
  *
  * DESCRIPTION
  *	result_success() builds {"success": true, "result": text} (text NULL gives
@@ -22,6 +23,7 @@
  *	query: {query_id, trust_id, created (UTC date), record_count: 0, data: [],
  *	error: message}.
  *	All return new references / malloc'd strings, NULL on allocation failure.
+ *	result_utc_date() writes today's UTC date, YYYY-MM-DD and a NUL, into out.
  */
 #ifndef FLIP_RESULT_H
 #define FLIP_RESULT_H

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "lib/b64.h"
+#include "lib/err.h"
 
 const char *const task_types[] = {
 	"cohort_query",	      "persist_cohort",	  "create_imaging",	 "delete_imaging",
@@ -128,20 +129,6 @@ __attribute__((format(printf, 3, 4))) static void task_format(char *buf, size_t 
 	va_end(ap);
 }
 
-/* task_err - format "Invalid payload: ..." into the caller's buffer; returns -1 */
-__attribute__((format(printf, 3, 4))) static int task_err(char *err, size_t errlen, const char *fmt,
-							  ...)
-{
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	task_format(err, errlen, "Invalid payload: %s", msg);
-	return -1;
-}
-
 /* task_utf8_count - count the code points of strict UTF-8 text, -1 if it is not */
 static int task_utf8_count(const unsigned char *s, size_t len, size_t *count)
 {
@@ -193,12 +180,14 @@ static int task_check_text(const json_t *v, const char *name, size_t cap, char *
 
 	/* jansson can hold "\u0000" when built with json_stringn(); C code would truncate */
 	if (strlen(s) != len)
-		return task_err(err, errlen, "field '%s' must not contain NUL", name);
+		return err_set(err, errlen, "Invalid payload: field '%s' must not contain NUL",
+			       name);
 	if (task_utf8_count((const unsigned char *)s, len, &nchars) != 0)
-		return task_err(err, errlen, "field '%s' must be valid UTF-8", name);
+		return err_set(err, errlen, "Invalid payload: field '%s' must be valid UTF-8",
+			       name);
 	if (cap > 0 && nchars > cap)
-		return task_err(err, errlen, "field '%s' is too long (%zu > %zu)", name, nchars,
-				cap);
+		return err_set(err, errlen, "Invalid payload: field '%s' is too long (%zu > %zu)",
+			       name, nchars, cap);
 	return 0;
 }
 
@@ -210,10 +199,12 @@ static int task_check_b64url(const char *s, size_t len, const char *name, char *
 	int rc = 0;
 
 	if (b64url_decode_nopad(s, len, &sql, &sqllen) != 0)
-		return task_err(err, errlen, "field '%s' must be URL-safe base64 without padding",
-				name);
+		return err_set(err, errlen,
+			       "Invalid payload: field '%s' must be URL-safe base64 without padding",
+			       name);
 	if (strlen((const char *)sql) != sqllen || task_utf8_count(sql, sqllen, &nchars) != 0)
-		rc = task_err(err, errlen, "field '%s' must decode to UTF-8 text", name);
+		rc = err_set(err, errlen, "Invalid payload: field '%s' must decode to UTF-8 text",
+			     name);
 	free(sql);
 	return rc;
 }
@@ -228,14 +219,16 @@ static int task_check_users(const json_t *v, const char *name, size_t cap, char 
 	char item[64];
 
 	if (n > cap)
-		return task_err(err, errlen, "field '%s' has too many items (%zu > %zu)", name, n,
-				cap);
+		return err_set(err, errlen,
+			       "Invalid payload: field '%s' has too many items (%zu > %zu)", name,
+			       n, cap);
 	for (i = 0; i < n; i++) {
 		const json_t *u = json_array_get(v, i);
 
 		task_format(item, sizeof(item), "%s[%zu]", name, i);
 		if (!json_is_object(u))
-			return task_err(err, errlen, "field '%s' must be an object", item);
+			return err_set(err, errlen, "Invalid payload: field '%s' must be an object",
+				       item);
 		if (task_check_object(u, task_user, TASK_NFIELDS(task_user), item, err, errlen) !=
 		    0)
 			return -1;
@@ -252,22 +245,25 @@ static int task_check_field(const json_t *v, const struct task_field *f, const c
 	switch (f->kind) {
 	case TASK_BOOL:
 		if (!json_is_boolean(v))
-			return task_err(err, errlen, "field '%s' must be a boolean", name);
+			return err_set(err, errlen, "Invalid payload: field '%s' must be a boolean",
+				       name);
 		return 0;
 	case TASK_USERS:
 		if (!json_is_array(v))
-			return task_err(err, errlen, "field '%s' must be an array", name);
+			return err_set(err, errlen, "Invalid payload: field '%s' must be an array",
+				       name);
 		return task_check_users(v, name, f->cap, err, errlen);
 	case TASK_UUID:
 		if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
 		    !task_uuid_ok(json_string_value(v)))
-			return task_err(err, errlen, "field '%s' must be a UUID", name);
+			return err_set(err, errlen, "Invalid payload: field '%s' must be a UUID",
+				       name);
 		return 0;
 	default:
 		break;
 	}
 	if (!json_is_string(v))
-		return task_err(err, errlen, "field '%s' must be a string", name);
+		return err_set(err, errlen, "Invalid payload: field '%s' must be a string", name);
 	if (task_check_text(v, name, f->cap, err, errlen) != 0)
 		return -1;
 	s = json_string_value(v);
@@ -275,16 +271,19 @@ static int task_check_field(const json_t *v, const struct task_field *f, const c
 	case TASK_EMAIL: {
 		const char *at = strchr(s, '@');
 		if (at == NULL || strchr(at + 1, '@') != NULL)
-			return task_err(err, errlen, "field '%s' must contain exactly one '@'",
-					name);
+			return err_set(err, errlen,
+				       "Invalid payload: field '%s' must contain exactly one '@'",
+				       name);
 		return 0;
 	}
 	case TASK_NAME:
 		if (*s == 0)
-			return task_err(err, errlen, "field '%s' must not be empty", name);
+			return err_set(err, errlen, "Invalid payload: field '%s' must not be empty",
+				       name);
 		if (strpbrk(s, "<>&") != NULL)
-			return task_err(err, errlen, "field '%s' must not contain '<', '>' or '&'",
-					name);
+			return err_set(err, errlen,
+				       "Invalid payload: field '%s' must not contain '<', '>' or '&'",
+				       name);
 		return 0;
 	case TASK_B64URL:
 		return task_check_b64url(s, json_string_length(v), name, err, errlen);
@@ -310,7 +309,7 @@ static int task_check_object(const json_t *obj, const struct task_field *fields,
 		if (v == NULL) {
 			if (f->flags & TASK_OPTIONAL)
 				continue;
-			return task_err(err, errlen, "field '%s' is missing", name);
+			return err_set(err, errlen, "Invalid payload: field '%s' is missing", name);
 		}
 		if (json_is_null(v) && (f->flags & TASK_NULLABLE))
 			continue;
@@ -350,12 +349,11 @@ int task_payload_check(const char *type, const json_t *payload, char *err, size_
 		for (i = 0; type != NULL && type[i] != 0 && i < 64; i++)
 			echo[i] = (type[i] >= 0x20 && type[i] < 0x7f) ? type[i] : '?';
 		echo[i] = 0;
-		task_format(err, errlen, "Unknown task type: %s%s", echo,
-			    type != NULL && type[i] != 0 ? "..." : "");
-		return -1;
+		return err_set(err, errlen, "Unknown task type: %s%s", echo,
+			       type != NULL && type[i] != 0 ? "..." : "");
 	}
 	if (!json_is_object(payload))
-		return task_err(err, errlen, "payload must be a JSON object");
+		return err_set(err, errlen, "Invalid payload: payload must be a JSON object");
 	return task_check_object(payload, schema->fields, schema->nfields, NULL, err, errlen);
 }
 

@@ -17,6 +17,7 @@
  * object lists its keys in sorted order: the same file always gives the same tree.
  */
 #include "lib/toml.h"
+#include "lib/err.h"
 
 #include <algorithm>
 #include <cctype>
@@ -24,7 +25,6 @@
 #include <climits>
 #include <cstdlib>
 #include <cmath>
-#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -44,18 +44,12 @@ namespace {
 
 using tvalue = toml::basic_value<toml::discard_comments, std::map, std::vector>;
 
-/* toml_fail - format a message into err; control characters (a key or value from
- * the file may hold any) become '?' so that the message stays on one line */
-__attribute__((format(printf, 3, 4))) void toml_fail(char *err, size_t errlen, const char *fmt,
-						     ...)
+/* toml_printable - control characters in err (a key or value from the file may hold
+ * any) become '?', so that the message stays on one line */
+void toml_printable(char *err, size_t errlen)
 {
-	va_list ap;
-
 	if (err == nullptr || errlen == 0)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 	for (char *c = err; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
@@ -457,23 +451,23 @@ json_t *toml_to_json(const tvalue &v, int depth, const std::string &where, std::
 
 } // namespace
 
-/* toml_load_file - the TOML file at path as a new JSON object, or NULL and err */
-extern "C" json_t *toml_load_file(const char *path, size_t max_bytes, char *err, size_t errlen)
+/* toml_load - the TOML file at path as a new JSON object, or NULL and err */
+static json_t *toml_load(const char *path, size_t max_bytes, char *err, size_t errlen)
 {
 	try {
 		std::string text, why;
 		unsigned line = 0;
 
 		if (path == nullptr || *path == 0) {
-			toml_fail(err, errlen, "no TOML file given");
+			err_set(err, errlen, "no TOML file given");
 			return nullptr;
 		}
 		if (!toml_read(path, max_bytes, text, why)) {
-			toml_fail(err, errlen, "%s: %s", path, why.c_str());
+			err_set(err, errlen, "%s: %s", path, why.c_str());
 			return nullptr;
 		}
 		if (!toml_prescan_ok(text, line, why)) {
-			toml_fail(err, errlen, "%s: line %u: %s", path, line, why.c_str());
+			err_set(err, errlen, "%s: line %u: %s", path, line, why.c_str());
 			return nullptr;
 		}
 
@@ -487,25 +481,35 @@ extern "C" json_t *toml_load_file(const char *path, size_t max_bytes, char *err,
 			line = e.location().line();
 			std::string what = toml_one_line(e.what(), line);
 
-			toml_fail(err, errlen, "%s: line %u: %s", path, line, what.c_str());
+			err_set(err, errlen, "%s: line %u: %s", path, line, what.c_str());
 			return nullptr;
 		}
 
 		json_t *j = toml_to_json(doc, 0, "", why, line);
 		if (j == nullptr) {
-			toml_fail(err, errlen, "%s: line %u: %s", path, line, why.c_str());
+			err_set(err, errlen, "%s: line %u: %s", path, line, why.c_str());
 			return nullptr;
 		}
 		return j;
 	} catch (const std::bad_alloc &) {
-		toml_fail(err, errlen, "%s: out of memory", path ? path : "");
+		err_set(err, errlen, "%s: out of memory", path ? path : "");
 	} catch (const std::exception &e) {
 		/* no allocation here: this handler must not throw */
 		const char *w = e.what();
 
-		toml_fail(err, errlen, "%s: %.*s", path ? path : "", (int)strcspn(w, "\n"), w);
+		err_set(err, errlen, "%s: %.*s", path ? path : "", (int)strcspn(w, "\n"), w);
 	} catch (...) {
-		toml_fail(err, errlen, "%s: internal error while reading TOML", path ? path : "");
+		err_set(err, errlen, "%s: internal error while reading TOML", path ? path : "");
 	}
 	return nullptr;
+}
+
+/* toml_load_file - toml_load(), every message on one line */
+extern "C" json_t *toml_load_file(const char *path, size_t max_bytes, char *err, size_t errlen)
+{
+	json_t *j = toml_load(path, max_bytes, err, errlen);
+
+	if (j == nullptr)
+		toml_printable(err, errlen);
+	return j;
 }

@@ -93,7 +93,7 @@ static int imaging(struct node *n)
 	struct retrieval_stats st;
 	struct metrics m;
 	char err[1024];
-	int rc;
+	enum err_kind rc;
 
 	switch (spool_lock(&n->sp, "imaging")) {
 	case 0:
@@ -107,7 +107,7 @@ static int imaging(struct node *n)
 	}
 	double t0 = node_now();
 	rc = retrieval_run(n, &st, err, sizeof(err));
-	if (rc != RETRIEVAL_OK)
+	if (rc != ERR_OK)
 		log_error("%s", err);
 	if (st.accessions)
 		log_info("imaging: %d accession%s worked on: %d successful, %d failed, %d queue_failed; "
@@ -115,7 +115,7 @@ static int imaging(struct node *n)
 			 st.successful, st.failed, st.queue_failed, st.instances, (double)st.bytes / 1e6);
 	metrics_begin(&m, "flip-exec-imaging");
 	metrics_add(&m, "last_run_timestamp_seconds", NULL, t0);
-	metrics_add(&m, "last_run_success", NULL, rc == RETRIEVAL_OK);
+	metrics_add(&m, "last_run_success", NULL, rc == ERR_OK);
 	metrics_add(&m, "last_run_duration_seconds", NULL, node_now() - t0);
 	metrics_add(&m, "imaging_instances_retrieved", NULL, (double)st.instances);
 	metrics_add(&m, "imaging_bytes_retrieved", NULL, (double)st.bytes);
@@ -125,7 +125,7 @@ static int imaging(struct node *n)
 	imaging_metrics(&m, n);
 	metrics_commit(&m, n);
 	node_close(n);
-	return rc == RETRIEVAL_OK ? 0 : rc == RETRIEVAL_CONFIG ? 2 : 1;
+	return err_exit_code(rc);	/* 0, 1 (PACS or disk: next run), 2 (PACS_HOST, key) */
 }
 
 int main(int argc, char **argv)

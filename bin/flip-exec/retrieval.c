@@ -17,6 +17,7 @@
 #include "lib/deid.h"
 #include "lib/dicom.h"
 #include "lib/durable.h"
+#include "lib/err.h"
 #include "lib/ident.h"
 #include "lib/imaging_store.h"
 #include "lib/log.h"
@@ -315,10 +316,12 @@ static int retrieval_loopback(const char *host)
 	       strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0;
 }
 
-/* retrieval_accession - one accession to its end; RETRIEVAL_OK or RETRIEVAL_PACS_DOWN */
-static int retrieval_accession(struct node *n, struct imaging_project *p, int rootfd, ino_t ino,
-			       const struct dicom_peer *peer, const unsigned char *key, long i,
-			       long total, struct retrieval_stats *stats)
+/* retrieval_accession - one accession to its end; ERR_OK, or ERR_TRANSIENT with msg (the
+ * PACS is down, or the accession's state cannot be recorded) */
+static enum err_kind retrieval_accession(struct node *n, struct imaging_project *p, int rootfd,
+					 ino_t ino, const struct dicom_peer *peer,
+					 const unsigned char *key, long i, long total,
+					 struct retrieval_stats *stats, char *msg, size_t msglen)
 {
 	json_t *st = imaging_accession_read(p, i);
 	const char *acc = json_string_value(json_object_get(st, "accession"));
@@ -328,7 +331,8 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 	size_t nfound = 0, exact = 0, pick = 0;
 	char err[512], stage[96];
 	const char *category = NULL;
-	int rc = RETRIEVAL_OK, datafd = -1, stagefd = -1, scansfd = -1;
+	enum err_kind rc = ERR_OK;
+	int datafd = -1, stagefd = -1, scansfd = -1;
 	enum dicom_err de;
 
 	if (st == NULL || acc == NULL || subject == NULL ||
@@ -352,8 +356,7 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 		json_object_set_new(st, "state", json_string("queued"));
 		json_object_set_new(st, "error", json_string(dicom_err_name(de)));
 		imaging_accession_write(p, i, st);
-		rc = RETRIEVAL_PACS_DOWN;
-		goto out;
+		goto pacs_down;
 	}
 	if (de != DICOM_OK) {
 		category = dicom_err_name(de);
@@ -425,8 +428,7 @@ static int retrieval_accession(struct node *n, struct imaging_project *p, int ro
 		json_object_set_new(st, "state", json_string("queued"));
 		json_object_set_new(st, "error", json_string(dicom_err_name(de)));
 		imaging_accession_write(p, i, st);
-		rc = RETRIEVAL_PACS_DOWN;
-		goto out;
+		goto pacs_down;
 	}
 	if (de != DICOM_OK || s.stored == 0 || s.failed) {
 		/* the writer may fail on the last instances, after the PACS was answered */
@@ -495,8 +497,13 @@ storage:
 done:
 	json_object_set_new(st, "state", json_string(imaging_state_name((enum imaging_state)state)));
 	json_object_set_new(st, "error", category ? json_string(category) : json_null());
-	if (imaging_accession_write(p, i, st) < 0)
-		rc = RETRIEVAL_FAILED;
+	if (imaging_accession_write(p, i, st) < 0) {
+		rc = ERR_TRANSIENT;
+		err_set(msg, msglen, "cannot record an accession's state under %s/"
+			STATEDIR_IMAGING ": %s; check the disk, the next run takes it again",
+			n->cfg.state_dir,
+			strerror(errno));
+	}
 	if (state == IMAGING_SUCCESSFUL)
 		stats->successful++;
 	else if (state == IMAGING_FAILED)
@@ -512,9 +519,15 @@ done:
 			     imaging_state_name((enum imaging_state)state), "error", category,
 			     "instances", json_integer_value(json_object_get(st, "instances"))));
 	goto out;
+pacs_down:
+	err_set(msg, msglen, "the PACS at %s:%d (%s) cannot be reached or refused the "
+		"association; queued studies wait for the next run", n->cfg.pacs_host,
+		n->cfg.pacs_port, n->cfg.pacs_aetitle);
+	rc = ERR_TRANSIENT;
+	goto out;
 deleted:
 	log_info("project %s was deleted during retrieval; stopping work on it", p->id);
-	rc = RETRIEVAL_OK;	/* the project folder is gone with everything in it */
+	rc = ERR_OK;	/* the project folder is gone with everything in it */
 out:
 	free(found);
 	if (scansfd >= 0)
@@ -555,13 +568,14 @@ static bool retrieval_waiting(const char *state_dir, char **ids, size_t nids)
 	return waiting;
 }
 
-int retrieval_run(struct node *n, struct retrieval_stats *stats, char *err, size_t errlen)
+enum err_kind retrieval_run(struct node *n, struct retrieval_stats *stats, char *err, size_t errlen)
 {
 	const struct config *cfg = &n->cfg;
 	unsigned char key[RETRIEVAL_KEY_LEN];
 	char **ids = NULL, *keybuf = NULL;
 	size_t nids = 0, keylen = 0;
-	int sfd, rootfd = -1, rc = RETRIEVAL_OK;
+	int sfd, rootfd = -1;
+	enum err_kind rc = ERR_OK;
 	json_t **metas = NULL;
 
 	memset(stats, 0, sizeof(*stats));
@@ -572,7 +586,7 @@ int retrieval_run(struct node *n, struct retrieval_stats *stats, char *err, size
 	if (cfg->pacs_host == NULL) {
 		snprintf(err, errlen, "PACS_HOST is not set in the kit file: imaging projects "
 			 "wait in the queue until it is");
-		rc = RETRIEVAL_CONFIG;
+		rc = ERR_CONFIG;
 		goto out;
 	}
 	sfd = statedir_open(cfg->state_dir);
@@ -582,7 +596,7 @@ int retrieval_run(struct node *n, struct retrieval_stats *stats, char *err, size
 			 ": run flipctl init", cfg->state_dir);
 		if (sfd >= 0)
 			close(sfd);
-		rc = RETRIEVAL_CONFIG;
+		rc = ERR_CONFIG;
 		goto out;
 	}
 	memcpy(key, keybuf, sizeof(key));
@@ -600,7 +614,7 @@ int retrieval_run(struct node *n, struct retrieval_stats *stats, char *err, size
 	}
 	if (metas)
 		qsort(metas, nids, sizeof(*metas), retrieval_project_cmp);
-	for (size_t k = 0; metas && k < nids && rc == RETRIEVAL_OK; k++) {
+	for (size_t k = 0; metas && k < nids && rc == ERR_OK; k++) {
 		const char *id = json_string_value(json_object_get(metas[k], "ID"));
 		struct imaging_project *p = id ? imaging_open(cfg->state_dir, id) : NULL;
 		struct stat pst;
@@ -609,21 +623,14 @@ int retrieval_run(struct node *n, struct retrieval_stats *stats, char *err, size
 			continue;	/* deleted since the listing */
 		}
 		long total = imaging_accession_count(p);
-		for (long i = 0; i < total && rc == RETRIEVAL_OK; i++) {
+		for (long i = 0; i < total && rc == ERR_OK; i++) {
 			if (!retrieval_still_there(rootfd, p->id, pst.st_ino))
 				break;
-			rc = retrieval_accession(n, p, rootfd, pst.st_ino, &peer, key, i, total, stats);
+			rc = retrieval_accession(n, p, rootfd, pst.st_ino, &peer, key, i, total, stats,
+						 err, errlen);
 		}
 		imaging_close(p);
 	}
-	if (rc == RETRIEVAL_PACS_DOWN)
-		snprintf(err, errlen, "the PACS at %s:%d (%s) cannot be reached or refused the "
-			 "association; queued studies wait for the next run", cfg->pacs_host,
-			 cfg->pacs_port, cfg->pacs_aetitle);
-	else if (rc == RETRIEVAL_FAILED)
-		snprintf(err, errlen, "cannot record an accession's state under %s/" STATEDIR_IMAGING ": %s; "
-			 "check the disk, the next run takes it again", cfg->state_dir,
-			 strerror(errno));
 out:
 	for (size_t k = 0; metas && k < nids; k++)
 		json_decref(metas[k]);

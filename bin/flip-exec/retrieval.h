@@ -5,7 +5,8 @@
  * SYNOPSIS
  *	#include "bin/flip-exec/retrieval.h"
  *
- *	int retrieval_run(struct node *n, struct retrieval_stats *st, char *err, size_t errlen);
+ *	enum err_kind retrieval_run(struct node *n, struct retrieval_stats *st, char *err,
+ *				    size_t errlen);
  *
  * DESCRIPTION
  *	Works through every queued accession of every imaging project, oldest project
@@ -34,7 +35,7 @@
  *	Resumable: an accession left in processing by a crash is taken again from the
  *	start (its temporary folder is replaced). A PACS that cannot be reached or
  *	refuses the association puts the accession back in queued and ends the run
- *	(RETRIEVAL_PACS_DOWN): the next timer run tries again, a PACS reboot costs a
+ *	(ERR_TRANSIENT): the next timer run tries again, a PACS reboot costs a
  *	delay. A project deleted during retrieval is noticed before each accession and
  *	each instance, and the worker stops working on it.
  *
@@ -42,18 +43,20 @@
  *	3/40, 212 instances, 96 MB"), never accession numbers or patient data.
  *
  * DIAGNOSTICS
- *	RETRIEVAL_OK (also when no accession waits, with or without PACS_HOST),
- *	RETRIEVAL_PACS_DOWN, RETRIEVAL_CONFIG (PACS_HOST unset while one waits, no
- *	de-identification key: err says what to do), RETRIEVAL_FAILED (local storage).
+ *	An outcome of lib/err.h, err saying what happened and what to do: ERR_OK
+ *	(also when no accession waits, with or without PACS_HOST); ERR_TRANSIENT
+ *	when the PACS is down or an accession's state cannot be recorded on the local
+ *	disk (the run ends; the next one takes the accession again); ERR_CONFIG when
+ *	PACS_HOST is unset while one waits or there is no de-identification key.
+ *	A study that fails for good is recorded in its accession's state, not here.
  */
 #ifndef FLIP_RETRIEVAL_H
 #define FLIP_RETRIEVAL_H
 
 #include <stddef.h>
 
+#include "lib/err.h"
 #include "lib/node.h"
-
-enum { RETRIEVAL_OK = 0, RETRIEVAL_PACS_DOWN = 1, RETRIEVAL_CONFIG = 2, RETRIEVAL_FAILED = 3 };
 
 struct retrieval_stats {
 	int accessions, successful, failed, queue_failed;
@@ -61,6 +64,6 @@ struct retrieval_stats {
 	unsigned long long bytes;
 };
 
-int retrieval_run(struct node *n, struct retrieval_stats *st, char *err, size_t errlen);
+enum err_kind retrieval_run(struct node *n, struct retrieval_stats *st, char *err, size_t errlen);
 
 #endif

@@ -142,8 +142,8 @@ static json_t *intake_open_payload(struct node *n, const char *type, json_t *wir
 	}
 	snprintf(context, sizeof(context), "task:%s", type);
 	rc = envelope_open(n->cfg.aes_key, json_string_value(wire), json_string_length(wire),
-			   context, &plain, &plainlen, msg + 17, sizeof(msg) - 17);
-	if (rc != ENVELOPE_OK) {
+			   context, &plain, &plainlen, NULL, msg + 17, sizeof(msg) - 17);
+	if (rc != ERR_OK) {
 		memcpy(msg, "Invalid payload: ", 17);
 		goto refuse;
 	}
@@ -279,24 +279,24 @@ static int intake_classify(struct node *n, json_t *t, size_t i, struct intake_it
 }
 
 /* intake_accept - spool the tasks of one reply */
-int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *err,
-		  size_t errlen)
+enum err_kind intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *err,
+			    size_t errlen)
 {
 	size_t count = json_array_size(tasks), nnew = 0, i;
 	struct intake_item *items = NULL;
 	struct intake_index ix = {NULL, 0};
 	unsigned long long seq = 0;
 	char fetched_at[40];
-	int rc = INTAKE_OK;
+	enum err_kind rc = ERR_OK;
 
 	if (count == 0)
-		return INTAKE_OK;
+		return ERR_OK;
 	items = calloc(count, sizeof(*items));
 	if (items == NULL || intake_index_build(&n->sp, &ix) < 0) {
 		snprintf(err, errlen, "cannot read the spool %s: %s", n->cfg.spool_dir,
 			 strerror(errno));
 		free(items);
-		return INTAKE_SPOOL;
+		return ERR_TRANSIENT;
 	}
 	/* pass 1: classify (re-deliveries are handled at once: they claim nothing new) */
 	for (i = 0; i < count; i++) {
@@ -336,7 +336,7 @@ int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *
 	if (spool_seq_reserve(&n->sp, (unsigned)nnew, &seq) < 0) {
 		snprintf(err, errlen, "cannot reserve sequence numbers in %s: %s",
 			 n->cfg.spool_dir, strerror(errno));
-		rc = INTAKE_SPOOL;
+		rc = ERR_TRANSIENT;
 		goto out;
 	}
 	for (i = 0; i < count; i++) {
@@ -346,14 +346,14 @@ int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *
 			snprintf(err, errlen, "cannot write task %s into %s/tmp: %s; the tasks of "
 				 "this fetch return after the hub's requeue timeout (30 min)",
 				 items[i].id, n->cfg.spool_dir, strerror(errno));
-			rc = INTAKE_SPOOL;
+			rc = ERR_TRANSIENT;
 			goto out;	/* tmp/ leftovers are removed by the next run */
 		}
 	}
 	if (spool_flush(&n->sp) < 0) {
 		snprintf(err, errlen, "cannot flush the spool %s to disk: %s", n->cfg.spool_dir,
 			 strerror(errno));
-		rc = INTAKE_SPOOL;
+		rc = ERR_TRANSIENT;
 		goto out;
 	}
 	/*
@@ -383,7 +383,7 @@ int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *
 		if (spool_job_move(&items[i].job, items[i].dest, 0) < 0) {
 			snprintf(err, errlen, "cannot move task %s into %s/%s: %s", items[i].id,
 				 n->cfg.spool_dir, spool_state_name(items[i].dest), strerror(errno));
-			rc = INTAKE_SPOOL;
+			rc = ERR_TRANSIENT;
 			goto out;
 		}
 		CRASH_POINT("poll.mid_spool");
@@ -391,7 +391,7 @@ int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *
 	if (spool_flush(&n->sp) < 0) {
 		snprintf(err, errlen, "cannot flush the spool %s to disk: %s", n->cfg.spool_dir,
 			 strerror(errno));
-		rc = INTAKE_SPOOL;
+		rc = ERR_TRANSIENT;
 		goto out;
 	}
 	CRASH_POINT("poll.after_spool");
@@ -409,13 +409,13 @@ out:
 }
 
 /* intake_fetch - GET /tasks/pending and spool what came back */
-int intake_fetch(struct node *n, struct hub *h, struct intake_stats *st, char *err,
-		 size_t errlen)
+enum err_kind intake_fetch(struct node *n, struct hub *h, struct intake_stats *st, char *err,
+			   size_t errlen)
 {
 	struct hub_reply r;
 	json_t *reply = NULL, *tasks;
 	char detail[320];
-	int rc;
+	enum err_kind rc;
 
 	memset(st, 0, sizeof(*st));
 	struct statvfs v;
@@ -425,7 +425,7 @@ int intake_fetch(struct node *n, struct hub *h, struct intake_stats *st, char *e
 			 "(under %d KiB) and every task the hub hands over must be kept; free space "
 			 "there", n->cfg.spool_dir, (double)v.f_bavail * (double)v.f_frsize / 1024.0,
 			 INTAKE_MIN_FREE / 1024);
-		return INTAKE_FAILED;
+		return ERR_TRANSIENT;
 	}
 	hub_call(h, "GET", "/tasks/pending", NULL, 0, &r);
 	int resent = r.maybe_resent;
@@ -433,14 +433,14 @@ int intake_fetch(struct node *n, struct hub *h, struct intake_stats *st, char *e
 		hub_detail(&r, detail, sizeof(detail));
 		if (r.status == 401) {
 			snprintf(err, errlen, "the hub refused the API key (401: %s)", detail);
-			rc = INTAKE_AUTH;
+			rc = ERR_AUTH;
 		} else {
 			if (r.status)
 				snprintf(err, errlen, "fetching tasks failed: HTTP %ld: %s", r.status,
 					 detail);
 			else
 				snprintf(err, errlen, "fetching tasks failed: %s", detail);
-			rc = INTAKE_FAILED;
+			rc = ERR_TRANSIENT;
 		}
 		hub_reply_free(&r);
 		return rc;
@@ -456,13 +456,13 @@ int intake_fetch(struct node *n, struct hub *h, struct intake_stats *st, char *e
 		snprintf(err, errlen, "the hub's task list is malformed (%s); tasks it claimed "
 			 "return after its requeue timeout", reply ? "no tasks array" : "not JSON");
 		json_decref(reply);
-		return INTAKE_FAILED;
+		return ERR_TRANSIENT;
 	}
 	st->fetched = (int)json_array_size(tasks);
 	CRASH_POINT("poll.after_fetch");
 	rc = intake_accept(n, tasks, st, err, errlen);
 	json_decref(reply);
-	if (rc == INTAKE_OK && resent) {
+	if (rc == ERR_OK && resent) {
 		/*
 		 * libcurl asked again on a new connection after the first answer was lost: the
 		 * first GET may have claimed tasks that never reached us. Nothing can fetch them
@@ -471,7 +471,7 @@ int intake_fetch(struct node *n, struct hub *h, struct intake_stats *st, char *e
 		snprintf(err, errlen, "fetching tasks failed: the connection dropped before the "
 			 "answer and libcurl asked again, so tasks claimed by the first request "
 			 "return only after the hub's requeue timeout (30 min)");
-		rc = INTAKE_FAILED;
+		rc = ERR_TRANSIENT;
 	}
 	return rc;
 }

@@ -5,9 +5,10 @@
  * SYNOPSIS
  *	#include "bin/flip-poll/intake.h"
  *
- *	int intake_fetch(struct node *n, struct hub *h, struct intake_stats *st,
- *			 char *err, size_t errlen);
- *	int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st);
+ *	enum err_kind intake_fetch(struct node *n, struct hub *h, struct intake_stats *st,
+ *				   char *err, size_t errlen);
+ *	enum err_kind intake_accept(struct node *n, json_t *tasks, struct intake_stats *st,
+ *				    char *err, size_t errlen);
  *
  * DESCRIPTION
  *	intake_fetch() GETs /tasks/pending (which claims the returned tasks on the hub:
@@ -35,10 +36,16 @@
  *	an id that cannot be addressed.
  *
  * DIAGNOSTICS
- *	intake_fetch() returns INTAKE_OK, INTAKE_FAILED (transient: no answer, 5xx,
- *	429, a malformed reply), INTAKE_AUTH (401), or INTAKE_SPOOL (tasks were
- *	claimed but could not be spooled: disk full or broken; they come back after
- *	the hub's requeue timeout). err says what happened.
+ *	intake_fetch() returns an outcome of lib/err.h: ERR_OK; ERR_TRANSIENT (no
+ *	answer, 5xx, 429, a malformed reply, too little free space to fetch, or
+ *	tasks that were claimed but could not be spooled: disk full or broken);
+ *	ERR_AUTH (401: the hub refused the API key). intake_accept() returns ERR_OK
+ *	or ERR_TRANSIENT (the spool failed). err says what happened.
+ *
+ *	A spool failure is the one case worse than the others under ERR_TRANSIENT:
+ *	the hub has claimed the tasks, and they come back only after its requeue
+ *	timeout (30 min). err says so; nothing acts differently on it (the run fails
+ *	and the next one fetches again), so no separate kind or flag carries it.
  */
 #ifndef FLIP_INTAKE_H
 #define FLIP_INTAKE_H
@@ -46,10 +53,9 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "lib/err.h"
 #include "lib/hub.h"
 #include "lib/node.h"
-
-enum { INTAKE_OK = 0, INTAKE_FAILED = 1, INTAKE_AUTH = 2, INTAKE_SPOOL = 3 };
 
 #define INTAKE_MAX_TASKS 1000	/* more than the hub's 50 per call is a broken hub */
 #define INTAKE_MIN_FREE (1024 * 1024)	/* free bytes the spool needs before a fetch */
@@ -62,9 +68,9 @@ struct intake_stats {
 	int skipped;		/* not spoolable (bad id, duplicate in one reply) */
 };
 
-int intake_fetch(struct node *n, struct hub *h, struct intake_stats *st, char *err,
-		 size_t errlen);
-int intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *err,
-		  size_t errlen);
+enum err_kind intake_fetch(struct node *n, struct hub *h, struct intake_stats *st, char *err,
+			   size_t errlen);
+enum err_kind intake_accept(struct node *n, json_t *tasks, struct intake_stats *st, char *err,
+			    size_t errlen);
 
 #endif

@@ -8,6 +8,7 @@
  * another flip-poll holds the lock), 1 failed this time, 2 configuration error or
  * the hub answered as another trust.
  */
+#include "lib/err.h"
 #include "lib/heartbeat.h"
 #include "lib/hub.h"
 #include "bin/flip-poll/intake.h"
@@ -34,23 +35,22 @@ static void usage(int code)
 }
 
 /* heartbeat_class - the hub's answer to the heartbeat, as the metrics name it */
-static const char *heartbeat_class(int hb, long status)
+static const char *heartbeat_class(enum err_kind hb, int wrong_trust, long status)
 {
 	switch (hb) {
-	case HEARTBEAT_OK: return "ok";
-	case HEARTBEAT_AUTH: return "auth_refused";
-	case HEARTBEAT_IDENTITY: return "identity_mismatch";
+	case ERR_OK: return "ok";
+	case ERR_AUTH: return wrong_trust ? "identity_mismatch" : "auth_refused";
 	default: return status ? "http_error" : "unreachable";
 	}
 }
 
 /* cycle_metrics - flip-poll.prom: the run, the heartbeat, intake, spool and disks */
-static void cycle_metrics(struct node *n, double t0, int rc, int hb, long status,
-			  const struct intake_stats *st)
+static void cycle_metrics(struct node *n, double t0, int rc, enum err_kind hb, int wrong_trust,
+			  long status, const struct intake_stats *st)
 {
 	static const char *const classes[] = {"ok", "auth_refused", "identity_mismatch",
 					      "http_error", "unreachable"};
-	const char *cls = heartbeat_class(hb, status);
+	const char *cls = heartbeat_class(hb, wrong_trust, status);
 	struct metrics m;
 	char labels[64];
 
@@ -58,7 +58,7 @@ static void cycle_metrics(struct node *n, double t0, int rc, int hb, long status
 	metrics_add(&m, "last_run_timestamp_seconds", NULL, t0);
 	metrics_add(&m, "last_run_success", NULL, rc == 0);
 	metrics_add(&m, "last_run_duration_seconds", NULL, node_now() - t0);
-	if (hb == HEARTBEAT_OK)
+	if (hb == ERR_OK)
 		metrics_add(&m, "heartbeat_last_success_timestamp_seconds", NULL, node_now());
 	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
 		snprintf(labels, sizeof(labels), "class=\"%s\"", classes[i]);
@@ -80,45 +80,51 @@ static int cycle(struct node *n, struct hub *h, int snapshot)
 {
 	char err[1024];
 	struct intake_stats st = {0};
-	int hb, rc = 0;
+	enum err_kind hb, in;
+	int wrong_trust, rc = 0;
 	double t0 = node_now();
 	long hb_status;
 
-	hb = heartbeat_send(n, h, snapshot, err, sizeof(err));
+	hb = heartbeat_send(n, h, snapshot, &wrong_trust, err, sizeof(err));
 	hb_status = h->last_status;
-	if (hb == HEARTBEAT_IDENTITY) {
+	if (hb == ERR_AUTH && wrong_trust) {
 		log_error("%s", err);
 		node_audit(n, "hub.identity_mismatch", NULL, NULL, NULL);
-		rc = 2;
+		rc = err_exit_code(hb);		/* 2: another trust's kit is never retried blindly */
 		goto metrics;
 	}
-	if (hb == HEARTBEAT_AUTH) {
+	/*
+	 * A refused key (401) is ERR_AUTH too, but flip-poll exits 1 for it and --loop
+	 * goes on trying: the fix may be at the hub (the key hash registered there),
+	 * which this host cannot see; only another trust's kit stops the loop.
+	 */
+	if (hb == ERR_AUTH) {
 		log_error("%s", err);
 		node_audit(n, "hub.auth_refused", NULL, NULL, NULL);
 		rc = 1;		/* nothing fetched: a refused key claims nothing */
 		goto metrics;
 	}
-	if (hb != HEARTBEAT_OK) {
+	if (hb != ERR_OK) {
 		log_error("%s", err);
-		rc = 1;
+		rc = err_exit_code(hb);
 	}
-	switch (intake_fetch(n, h, &st, err, sizeof(err))) {
-	case INTAKE_OK:
+	switch ((in = intake_fetch(n, h, &st, err, sizeof(err)))) {
+	case ERR_OK:
 		break;
-	case INTAKE_AUTH:
+	case ERR_AUTH:
 		log_error("%s; check TRUST_API_KEY", err);
-		rc = 1;
+		rc = 1;		/* as for the heartbeat's 401 */
 		goto metrics;
 	default:
 		log_error("%s", err);
-		rc = 1;
+		rc = err_exit_code(in);
 	}
 	if (st.fetched > 0)
 		log_info("fetched %d task%s: %d spooled, %d refused, %d re-delivered, %d skipped",
 			 st.fetched, st.fetched == 1 ? "" : "s", st.spooled, st.refused,
 			 st.redelivered, st.skipped);
 metrics:
-	cycle_metrics(n, t0, rc, hb, hb_status, &st);
+	cycle_metrics(n, t0, rc, hb, wrong_trust, hb_status, &st);
 	return rc;
 }
 

@@ -555,15 +555,15 @@ static int serve_open_project(const struct config *cfg, const char *wire, char p
 	unsigned char *plain = NULL;
 	size_t len = 0;
 	char err[256];
-	int rc;
+	int rc, tag_failed;
 
-	rc = envelope_open(cfg->aes_key, wire, strlen(wire), "project_id", &plain, &len, err,
-			   sizeof(err));
-	if (rc == ENVELOPE_EAUTH) {
+	rc = envelope_open(cfg->aes_key, wire, strlen(wire), "project_id", &plain, &len,
+			   &tag_failed, err, sizeof(err));
+	if (rc != ERR_OK && tag_failed) {
 		*detail = "encrypted_project_id failed authentication";
 		return 400;
 	}
-	if (rc != ENVELOPE_OK) {
+	if (rc != ERR_OK) {
 		log_debug("encrypted_project_id refused: %s", err);
 		*detail = "Invalid encrypted_project_id";
 		return 400;
@@ -625,7 +625,7 @@ static int serve_omop_open(struct omop *db, const struct config *cfg, struct omo
 
 	for (;;) {
 		rc = omop_open(db, cfg, e);
-		if (rc != OMOP_TRANSIENT || waited >= SERVE_CONNECT_WAIT ||
+		if (rc != ERR_TRANSIENT || waited >= SERVE_CONNECT_WAIT ||
 		    (!strstr(e->message, "too many") && !strstr(e->message, "connection slots")))
 			return rc;
 		nanosleep(&pause, NULL);
@@ -722,19 +722,19 @@ static enum MHD_Result serve_cohort(struct serve_conn *c, struct MHD_Connection 
 		goto refuse;
 	}
 	rc = serve_omop_open(&db, cfg, &e);
-	if (rc == OMOP_OK)
+	if (rc == ERR_OK)
 		rc = cohort_columns(&db, checked, &cols, &e);
-	if (rc == OMOP_OK && (st = serve_stream_new(&cols, ids, cfg->state_dir, err,
+	if (rc == ERR_OK && (st = serve_stream_new(&cols, ids, cfg->state_dir, err,
 						    sizeof(err))) == NULL) {
 		log_error("project %s: %s", r->project, err);
 		status = 500, reason = "storage", detail = "Trust-side storage error";
 		goto refuse;
 	}
-	if (rc == OMOP_OK) {
+	if (rc == ERR_OK) {
 		struct serve_spill sp = {&cols, st->kinds, st->spill, 0};
 		rc = cohort_live_run(&db, checked, &cols, snap, ids ? NULL : serve_spill_row, &sp,
 				     &live, &e);
-		if (rc == OMOP_STOPPED) {
+		if (rc == ERR_FINAL && e.stopped) {
 			log_error("project %s: cannot write a temporary file: %s", r->project,
 				  strerror(errno));
 			status = 500, reason = "storage", detail = "Trust-side storage error";
@@ -742,23 +742,23 @@ static enum MHD_Result serve_cohort(struct serve_conn *c, struct MHD_Connection 
 		}
 	}
 	/* the threshold again, on the live cohort: an opt-out or a raised floor applies at once */
-	if (rc == OMOP_OK && live.subjects < d.floor) {
+	if (rc == ERR_OK && live.subjects < d.floor) {
 		log_info("%s for project %s refused: the live cohort's subject count is below the "
 			 "threshold of %ld", r->route->endpoint, r->project, d.floor);
 		status = 403, reason = "threshold", detail = SERVE_TOO_SMALL;
 		goto refuse;
 	}
-	if (rc == OMOP_OK && ids && json_is_true(json_object_get(snapshot_meta(snap),
+	if (rc == ERR_OK && ids && json_is_true(json_object_get(snapshot_meta(snap),
 								 "has_accessions")))
 		rc = cohort_live_accessions(&db, snap, &st->idres, &e);
-	if (rc != OMOP_OK) {
-		if (rc == OMOP_TRANSIENT)
+	if (rc != ERR_OK) {
+		if (rc == ERR_TRANSIENT)
 			log_error("%s for project %s: %s", r->route->endpoint, r->project, e.message);
-		status = rc == OMOP_TRANSIENT || e.status < 400 ? 503 : (unsigned)e.status;
+		status = rc == ERR_TRANSIENT || e.status < 400 ? 503 : (unsigned)e.status;
 		reason = "omop";
 		/* e.message is "<status>: <detail>"; the answer carries the detail */
 		detail = strstr(e.message, ": ");
-		snprintf(err, sizeof(err), "%s", rc == OMOP_TRANSIENT || detail == NULL
+		snprintf(err, sizeof(err), "%s", rc == ERR_TRANSIENT || detail == NULL
 			 ? "omop unavailable" : detail + 2);
 		detail = err;
 		goto refuse;

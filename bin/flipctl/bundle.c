@@ -24,6 +24,7 @@
 #include "lib/digest.h"
 #include "lib/durable.h"
 #include "lib/envelope.h"
+#include "lib/err.h"
 #include "lib/statedir.h"
 #include "bin/flipctl/status.h"
 
@@ -31,7 +32,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,23 +93,6 @@ struct bundle_log {
 	char name[256];
 	time_t mtime;
 };
-
-/* bundle_err - format err, keep errno, return -1 */
-static int bundle_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int bundle_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	int saved = errno;
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	errno = saved;
-	return -1;
-}
 
 /* bundle_name_ok - 1..255 of [A-Za-z0-9._-], not starting with '.' */
 static int bundle_name_ok(const char *s)
@@ -825,11 +808,11 @@ static int bundle_target(const char *path, const char **base, char *err, size_t 
 	*base = slash ? slash + 1 : path;
 	if (**base == 0 || strcmp(*base, ".") == 0 || strcmp(*base, "..") == 0) {
 		errno = EISDIR;
-		return bundle_err(err, errlen, "%s: names a directory; give a file name", path);
+		return err_set(err, errlen, "%s: names a directory; give a file name", path);
 	}
 	if (strlen(*base) > 200) {
 		errno = ENAMETOOLONG;
-		return bundle_err(err, errlen, "%s: file name longer than 200 characters", path);
+		return err_set(err, errlen, "%s: file name longer than 200 characters", path);
 	}
 	if (slash == NULL)
 		snprintf(dir, sizeof(dir), ".");
@@ -837,11 +820,11 @@ static int bundle_target(const char *path, const char **base, char *err, size_t 
 		snprintf(dir, sizeof(dir), "/");
 	else if (snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path) >= (int)sizeof(dir)) {
 		errno = ENAMETOOLONG;
-		return bundle_err(err, errlen, "%s: path too long", path);
+		return err_set(err, errlen, "%s: path too long", path);
 	}
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return bundle_err(err, errlen, "%s: cannot open the folder: %s", dir, strerror(errno));
+		return err_set(err, errlen, "%s: cannot open the folder: %s", dir, strerror(errno));
 	return fd;
 }
 
@@ -879,21 +862,21 @@ int bundle_write(struct node *n, const char *path, const char *problem, unsigned
 	b.now = time(NULL);
 	if (path == NULL) {
 		if (bundle_default_name(n, b.now, name, sizeof(name)) < 0)
-			return bundle_err(err, errlen, "cannot make a bundle name: %s", strerror(errno));
+			return err_set(err, errlen, "cannot make a bundle name: %s", strerror(errno));
 		path = name;
 	}
 	if (snprintf(res->path, sizeof(res->path), "%s", path) >= (int)sizeof(res->path)) {
 		errno = ENAMETOOLONG;
-		return bundle_err(err, errlen, "the path is too long");
+		return err_set(err, errlen, "the path is too long");
 	}
 	dirfd = bundle_target(path, &base, err, errlen);
 	if (dirfd < 0)
 		return -1;
 	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		errno = EEXIST;
-		bundle_err(err, errlen, "%s: %s is there already; a bundle never replaces anything: "
-			   "remove it or name another file with -o", path,
-			   S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory"
+		err_set(err, errlen, "%s: %s is there already; a bundle never replaces anything: "
+			"remove it or name another file with -o", path,
+			S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory"
 										: "a file");
 		goto out;
 	}
@@ -901,13 +884,13 @@ int bundle_write(struct node *n, const char *path, const char *problem, unsigned
 	(void)unlinkat(dirfd, tmp, 0);	/* a stale one from a crashed run with our pid */
 	b.fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (b.fd < 0) {
-		bundle_err(err, errlen, "%s: cannot create a temporary file beside it: %s", path,
-			   strerror(errno));
+		err_set(err, errlen, "%s: cannot create a temporary file beside it: %s", path,
+			strerror(errno));
 		goto out;
 	}
 	have_tmp = 1;
 	if (fchmod(b.fd, 0600) < 0) {
-		bundle_err(err, errlen, "%s: cannot set mode 0600: %s", path, strerror(errno));
+		err_set(err, errlen, "%s: cannot set mode 0600: %s", path, strerror(errno));
 		goto out;
 	}
 	bundle_label(n, label, sizeof(label));
@@ -921,7 +904,7 @@ int bundle_write(struct node *n, const char *path, const char *problem, unsigned
 	if (b.members == NULL || b.skipped == NULL || b.md == NULL || b.a == NULL ||
 	    EVP_DigestInit_ex(b.md, EVP_sha256(), NULL) != 1) {
 		errno = ENOMEM;
-		bundle_err(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		goto out;
 	}
 	if (archive_write_add_filter_gzip(b.a) != ARCHIVE_OK ||
@@ -930,34 +913,34 @@ int bundle_write(struct node *n, const char *path, const char *problem, unsigned
 	    archive_write_set_bytes_in_last_block(b.a, 1) != ARCHIVE_OK ||
 	    archive_write_open(b.a, &b, NULL, bundle_write_cb, NULL) != ARCHIVE_OK) {
 		errno = archive_errno(b.a) ? archive_errno(b.a) : EINVAL;
-		bundle_err(err, errlen, "%s: libarchive: %s", path,
-			   archive_error_string(b.a) ? archive_error_string(b.a) : "cannot start");
+		err_set(err, errlen, "%s: libarchive: %s", path,
+			archive_error_string(b.a) ? archive_error_string(b.a) : "cannot start");
 		goto out;
 	}
 	if (bundle_members(&b, n, problem) < 0 || bundle_manifest(&b) < 0 ||
 	    archive_write_close(b.a) != ARCHIVE_OK) {
-		bundle_err(err, errlen, "%s: cannot write: %s", path,
-			   archive_error_string(b.a) ? archive_error_string(b.a) : strerror(errno));
+		err_set(err, errlen, "%s: cannot write: %s", path,
+			archive_error_string(b.a) ? archive_error_string(b.a) : strerror(errno));
 		goto out;
 	}
 	if (fsync(b.fd) < 0 || close(b.fd) < 0) {
 		b.fd = -1;
-		bundle_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+		err_set(err, errlen, "%s: cannot write: %s", path, strerror(errno));
 		goto out;
 	}
 	b.fd = -1;
 	if (bundle_publish(dirfd, tmp, base) < 0) {
 		if (errno == EEXIST)
-			bundle_err(err, errlen, "%s: appeared while the bundle was written; it was "
-				   "left alone and the bundle removed", path);
+			err_set(err, errlen, "%s: appeared while the bundle was written; it was "
+				"left alone and the bundle removed", path);
 		else
-			bundle_err(err, errlen, "%s: cannot rename the finished bundle into place: %s",
-				   path, strerror(errno));
+			err_set(err, errlen, "%s: cannot rename the finished bundle into place: %s",
+				path, strerror(errno));
 		goto out;
 	}
 	have_tmp = 0;
 	if (durable_fsync_dir(dirfd) < 0) {
-		bundle_err(err, errlen, "%s: fsync of its folder: %s", path, strerror(errno));
+		err_set(err, errlen, "%s: fsync of its folder: %s", path, strerror(errno));
 		goto out;
 	}
 	EVP_DigestFinal_ex(b.md, md, &mdlen);

@@ -92,7 +92,7 @@ void doctor_hub(struct doctor *d, struct node *n)
 		return;
 	}
 	hub_want_cert(&h);
-	if (heartbeat_send(n, &h, 0, err, sizeof(err)) != HEARTBEAT_OK) {
+	if (heartbeat_send(n, &h, 0, NULL, err, sizeof(err)) != ERR_OK) {
 		doctor_say(d, DOCTOR_FAIL, "hub", "%s", err);
 		hub_cleanup(&h);
 		return;
@@ -167,7 +167,7 @@ static long long omop_count(struct omop *db, const char *sql, struct omop_error 
 	PGresult *res;
 	long long v = -1;
 
-	if (omop_query(db, sql, 0, NULL, &res, e) != OMOP_OK)
+	if (omop_query(db, sql, 0, NULL, &res, e) != ERR_OK)
 		return -1;
 	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
 		const char *s = PQgetvalue(res, 0, 0);
@@ -231,7 +231,7 @@ static void doctor_functions(struct doctor *d, struct omop *db, const struct con
 	PGresult *res;
 	int n;
 
-	if (omop_query(db, RISKY_EXECUTABLE, 1, params, &res, &e) != OMOP_OK) {
+	if (omop_query(db, RISKY_EXECUTABLE, 1, params, &res, &e) != ERR_OK) {
 		doctor_say(d, DOCTOR_FAIL, "omop-functions", "cannot read function privileges: %s",
 			   e.message);
 		return;
@@ -271,7 +271,7 @@ void doctor_omop(struct doctor *d, const struct config *cfg)
 			   "DATA_ACCESS_POSTGRES_USER): cohort tasks will fail until it is");
 		return;
 	}
-	if (omop_open(&db, cfg, &e) != OMOP_OK) {
+	if (omop_open(&db, cfg, &e) != ERR_OK) {
 		doctor_say(d, DOCTOR_FAIL, "omop", "%s@%s:%d as %s: %s (check the host, port, "
 			   "database name and the DATA_ACCESS_POSTGRES_* login)", cfg->omop_db,
 			   cfg->omop_host, cfg->omop_port, cfg->omop_user, e.message);

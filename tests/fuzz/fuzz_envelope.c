@@ -40,21 +40,24 @@ static void fuzz_open(const char *wire, size_t len, const char *context)
 	unsigned char *plain = NULL;
 	size_t plainlen = 0;
 	char err[256];
-	int rc;
+	int rc, tag_failed = -1;
 
 	err[0] = 0;
-	rc = envelope_open(fuzz_key, wire, len, context, &plain, &plainlen, err, sizeof(err));
-	if (rc == ENVELOPE_OK) {
+	rc = envelope_open(fuzz_key, wire, len, context, &plain, &plainlen, &tag_failed, err,
+			   sizeof(err));
+	if (rc == ERR_OK) {
+		if (tag_failed != 0)
+			abort();
 		if (plain == NULL || plain[plainlen] != 0)
 			abort();
 		OPENSSL_cleanse(plain, plainlen);
 		free(plain);
 		return;
 	}
-	if ((rc != ENVELOPE_EFORMAT && rc != ENVELOPE_EAUTH) || plain != NULL || plainlen != 0 ||
-	    err[0] == 0 || memchr(err, 0, sizeof(err)) == NULL)
+	if (rc != ERR_FINAL || (tag_failed != 0 && tag_failed != 1) || plain != NULL ||
+	    plainlen != 0 || err[0] == 0 || memchr(err, 0, sizeof(err)) == NULL)
 		abort();
-	if (rc == ENVELOPE_EAUTH && strcmp(err, "failed authentication") != 0)
+	if (tag_failed && strcmp(err, "failed authentication") != 0)
 		abort();
 }
 
