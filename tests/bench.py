@@ -764,7 +764,7 @@ def main():
     ]
     text = "\n".join(lines) + "\n"
     print(text)
-    if args.out and only is None:
+    if args.out and args.rows == "all":
         with open(args.out + ".tmp", "w") as f:
             f.write(text)
         os.replace(args.out + ".tmp", args.out)
