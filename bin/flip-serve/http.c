@@ -421,11 +421,10 @@ int serve_connection(struct node *n, int fd, char *err, size_t errlen)
 			     MHD_OPTION_END);
 	if (d == NULL) {
 		close(fd);
-		snprintf(err, errlen, "cannot start libmicrohttpd");
-		return -1;
+		return err_set(err, errlen, "cannot start libmicrohttpd");
 	}
 	if (MHD_add_connection(d, fd, (const struct sockaddr *)&peer, plen) != MHD_YES) {
-		snprintf(err, errlen, "libmicrohttpd refused the connection: %s", strerror(errno));
+		err_set(err, errlen, "libmicrohttpd refused the connection: %s", strerror(errno));
 		MHD_stop_daemon(d);	/* the socket is closed by MHD in any case */
 		return -1;
 	}
@@ -450,7 +449,7 @@ int serve_connection(struct node *n, int fd, char *err, size_t errlen)
 			break;
 		}
 		if (MHD_run_wait(d, (int32_t)(left * 1000) + 1) != MHD_YES) {
-			snprintf(err, errlen, "libmicrohttpd failed while serving the connection");
+			err_set(err, errlen, "libmicrohttpd failed while serving the connection");
 			MHD_stop_daemon(d);
 			return -1;
 		}

@@ -63,16 +63,14 @@ int serve_activation_fd(char *err, size_t errlen)
 	unsetenv("LISTEN_FDNAMES");
 	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM) {
-		snprintf(err, errlen, "fd %d is not a stream socket: run flip-serve from "
-			 "flip-serve.socket (Accept=yes, StandardInput=socket) or with --listen ADDR",
-			 fd);
-		return -1;
+		return err_set(err, errlen, "fd %d is not a stream socket: run flip-serve from "
+			       "flip-serve.socket (Accept=yes, StandardInput=socket) or with "
+			       "--listen ADDR", fd);
 	}
 	len = sizeof(listening);
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening) {
-		snprintf(err, errlen, "fd %d is a listening socket: flip-serve.socket needs "
-			 "Accept=yes (or run flip-serve --listen ADDR)", fd);
-		return -1;
+		return err_set(err, errlen, "fd %d is a listening socket: flip-serve.socket needs "
+			       "Accept=yes (or run flip-serve --listen ADDR)", fd);
 	}
 	if (fd == 3) {
 		(void)fcntl(3, F_SETFD, FD_CLOEXEC);
@@ -80,10 +78,8 @@ int serve_activation_fd(char *err, size_t errlen)
 	}
 	/* fd 0 (and fd 1 under inetd-style units) must not keep the connection open */
 	nfd = fcntl(0, F_DUPFD_CLOEXEC, 3);
-	if (nfd < 0) {
-		snprintf(err, errlen, "dup: %s", strerror(errno));
-		return -1;
-	}
+	if (nfd < 0)
+		return err_set(err, errlen, "dup: %s", strerror(errno));
 	null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0) {
 		if (serve_same_file(1, nfd))
@@ -102,21 +98,17 @@ static int serve_listen_unix(const char *path, char *err, size_t errlen)
 	struct stat st;
 	int fd;
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "socket path %s is too long", path);
-		return -1;
-	}
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return err_set(err, errlen, "socket path %s is too long", path);
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "%s exists and is not a socket", path);
-			return -1;
-		}
+		if (!S_ISSOCK(st.st_mode))
+			return err_set(err, errlen, "%s exists and is not a socket", path);
 		unlink(path);
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 64) < 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+		err_set(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -138,24 +130,19 @@ int serve_listen(const char *addr, char *err, size_t errlen)
 		return serve_listen_unix(addr, err, errlen);
 	colon = strrchr(addr, ':');
 	if (colon == NULL || colon == addr || colon[1] == 0) {
-		snprintf(err, errlen, "--listen %s: want host:port, [v6]:port or an absolute "
-			 "socket path", addr);
-		return -1;
+		return err_set(err, errlen, "--listen %s: want host:port, [v6]:port or an absolute "
+			       "socket path", addr);
 	}
 	port = colon + 1;
 	hlen = (size_t)(colon - addr);
 	if (addr[0] == '[' && hlen >= 2 && addr[hlen - 1] == ']')
 		addr++, hlen -= 2;
-	if (hlen >= sizeof(host)) {
-		snprintf(err, errlen, "--listen: host name too long");
-		return -1;
-	}
+	if (hlen >= sizeof(host))
+		return err_set(err, errlen, "--listen: host name too long");
 	memcpy(host, addr, hlen);
 	host[hlen] = 0;
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "--listen %s:%s: %s", host, port, gai_strerror(rc));
-		return -1;
-	}
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
+		return err_set(err, errlen, "--listen %s:%s: %s", host, port, gai_strerror(rc));
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
 			    ai->ai_protocol);
@@ -172,7 +159,7 @@ int serve_listen(const char *addr, char *err, size_t errlen)
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		snprintf(err, errlen, "cannot listen on %s:%s: %s", host, port, strerror(saved));
+		err_set(err, errlen, "cannot listen on %s:%s: %s", host, port, strerror(saved));
 	return fd;
 }
 

@@ -131,8 +131,8 @@ static int serve_produce_dataframe(struct serve_stream *st)
 			if (ferror(st->out))
 				st->write_failed = 1;
 			else
-				snprintf(st->err, sizeof(st->err), "cannot read back column %d: %s", i,
-					 strerror(errno));
+				err_set(st->err, sizeof(st->err), "cannot read back column %d: %s", i,
+					strerror(errno));
 			return -1;
 		}
 		if (putc_unlocked(']', st->out) == EOF)
@@ -167,7 +167,7 @@ static void *serve_producer(void *arg)
 	if (st->out == NULL) {
 		close(st->wfd);
 		st->failed = 1;
-		snprintf(st->err, sizeof(st->err), "fdopen: %s", strerror(errno));
+		err_set(st->err, sizeof(st->err), "fdopen: %s", strerror(errno));
 		return NULL;
 	}
 	setvbuf(st->out, NULL, _IOFBF, SERVE_BLOCK);
@@ -264,7 +264,7 @@ struct serve_stream *serve_stream_new(const struct cohort_columns *c, int ids,
 	int fds[2], k = 0;
 
 	if (st == NULL) {
-		snprintf(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	st->ids = ids;
@@ -289,8 +289,8 @@ struct serve_stream *serve_stream_new(const struct cohort_columns *c, int ids,
 			/* never linked into the file system: gone when we are */
 			int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 			if (fd < 0 || (st->spill[k] = fdopen(fd, "w+")) == NULL) {
-				snprintf(err, errlen, "cannot make a temporary file in %s: %s", dir,
-					 strerror(errno));
+				err_set(err, errlen, "cannot make a temporary file in %s: %s", dir,
+					strerror(errno));
 				if (fd >= 0)
 					close(fd);
 				goto fail;
@@ -300,7 +300,7 @@ struct serve_stream *serve_stream_new(const struct cohort_columns *c, int ids,
 		}
 	}
 	if (pipe2(fds, O_CLOEXEC) < 0) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		err_set(err, errlen, "pipe: %s", strerror(errno));
 		goto fail;
 	}
 	st->rfd = fds[0];
@@ -308,7 +308,7 @@ struct serve_stream *serve_stream_new(const struct cohort_columns *c, int ids,
 	(void)fcntl(st->wfd, F_SETPIPE_SZ, (int)SERVE_PIPE);	/* fewer wake-ups; optional */
 	return st;
 nomem:
-	snprintf(err, errlen, "out of memory");
+	err_set(err, errlen, "out of memory");
 fail:
 	serve_stream_free(st);
 	return NULL;
