@@ -93,7 +93,7 @@ struct serve_request {
 	int too_large;
 	int status;		/* 0 until an answer is queued */
 	const char *reason;	/* a refusal's category for the audit trail */
-	const char *count_name;	/* "rows" or "ids" once counted */
+	const char *count_name;	/* "rows", "ids" or "files" once counted */
 	long long count;
 	int stream_failed;
 	char project[13];	/* fingerprint of the canonical project id, "" when unknown */
