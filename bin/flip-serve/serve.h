@@ -12,6 +12,7 @@
  *	int serve_listen(const char *addr, char *err, size_t errlen);
  *	void serve_unlisten(const char *addr, int fd);
  *	int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void *arg);
+ *	double serve_mono(void);
  *
  * DESCRIPTION
  *	serve_connection() answers the HTTP requests of one accepted socket with
@@ -33,11 +34,9 @@
  *	                                    frozen membership, column-oriented
  *	  POST /cohort/accession-ids        {"accession_ids": [frozen ids still in
  *	                                    image_occurrence, sorted]}
- *	  POST /download/images/{net_id}    {"path": ...}: the accession's images (handoff.h),
- *	                                    under the decision of /cohort/accession-ids: the
- *	                                    policy's cohort.accession_ids action and the
- *	                                    threshold against the project's snapshot (403
- *	                                    otherwise)
+ *	  POST /download/images/{net_id}    {"path": ...}: the accession's images handed
+ *	                                    to the training code (lib/handoff.h), under
+ *	                                    the decision of /cohort/accession-ids
  *	  PUT  /upload/images/{net_id}      the training code's files into the store;
  *	                                    answers [stored paths]
  *	Unknown paths are 404, a known path with another method 405 (both before
@@ -62,12 +61,26 @@
  *	truncated transfer, never a short but well-formed answer). While the OMOP
  *	role is at its connection limit a request waits for a free connection (up to
  *	SERVE_CONNECT_WAIT seconds).
- *	Image requests: a traversal attempt in a download is 400 "Invalid download
- *	request"; resource_type is any safe path segment; an upload answers with the
- *	list of stored paths.
+ *	Image requests (docs/design/imaging.md) are served, not stubbed. The body is
+ *	a JSON object with string fields encrypted_central_hub_project_id and
+ *	accession_id (an upload's also scan_id and resource_id, plain names, and
+ *	files and exist_ok), else 422. A net_id or accession_id that is not a safe
+ *	name (a traversal attempt) is 400 "Invalid download request" in a download,
+ *	422 in an upload. A download's query takes assessor_type scan or assessor
+ *	(default scan) and resource_type, any one safe path segment (default NIFTI),
+ *	else 400 "Invalid download request". The project id opens as in a cohort
+ *	request (400; the AES key is not checked first: without one, 400 too).
+ *	A download then needs what
+ *	/cohort/accession-ids needs: the governance policy (500
+ *	access_policy_invalid), its cohort.accession_ids decision for the project
+ *	(403), a snapshot (403 when there is none) whose subject count reaches the
+ *	decision's floor (403); then handoff_download() (force_refresh=true, 1 or
+ *	yes makes the copy anew) and 200 {"path": ...}. An upload goes to
+ *	handoff_upload() and answers 200 with the list of stored paths. A hand-off's
+ *	refusal is its status: 404 not found, 409 resource exists, 422, 500.
  *
  *	Every request is one audit event "serve.request" with detail {endpoint,
- *	method, status, reason (a category, on refusals), rows | ids (counts),
+ *	method, status, reason (a category, on refusals), rows | ids | files (counts),
  *	project (first 12 hex of SHA-256 of the canonical project id), complete
  *	(false when a stream was cut)}: never values, never SQL. One log line per
  *	request at debug; errors at error.
@@ -95,12 +108,24 @@
  *	exit. SIGTERM or SIGINT stops accepting, gives running children
  *	SERVE_GRACE seconds to finish, then sends them SIGTERM and reaps them.
  *
+ *	serve_mono() is monotonic seconds, the clock the deadlines are measured on.
+ *
  * DIAGNOSTICS
  *	serve_connection() returns 0 when the connection was handled (whatever the
  *	HTTP status), -1 with a message in err when libmicrohttpd could not take it.
  *	serve_activation_fd() and serve_listen() return -1 with a message in err.
  *	serve_loop() returns 0 after a stop signal, -1 when waiting failed.
  *	Nothing here exits the process except a serve_loop() child.
+ *
+ * FILES
+ *	listener.c  serve_activation_fd(), serve_listen(), serve_unlisten(),
+ *	            serve_loop() (the per-peer share and its queue), serve_mono()
+ *	http.c      serve_connection() and its deadlines, routing, the internal key,
+ *	            the answers' headers, the audit event, serve_check_config()
+ *	            (http.h: what the pieces below share with it)
+ *	cohort.c    /cohort/dataframe and /cohort/accession-ids
+ *	stream.c    the streamed cohort answers (stream.h)
+ *	images.c    /download/images/{net_id} and /upload/images/{net_id}
  */
 #ifndef FLIP_SERVE_H
 #define FLIP_SERVE_H
@@ -125,5 +150,6 @@ int serve_activation_fd(char *err, size_t errlen);
 int serve_listen(const char *addr, char *err, size_t errlen);
 void serve_unlisten(const char *addr, int fd);
 int serve_loop(int lfd, int max_children, int (*child)(int fd, void *arg), void *arg);
+double serve_mono(void);
 
 #endif
