@@ -63,7 +63,8 @@ static struct snapshot *serve_snapshot(const struct config *cfg, struct serve_re
 			*detail = SERVE_NO_SNAPSHOT;
 			return NULL;
 		}
-		log_error("snapshot of project %s in %s/" STATEDIR_COHORTS ": %s", r->project, cfg->state_dir, err);
+		log_error("snapshot of project %s in %s/" STATEDIR_COHORTS ": %s", r->project,
+			  cfg->state_dir, err);
 		*status = 500;
 		*detail = "Trust-side storage error";
 	}

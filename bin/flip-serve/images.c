@@ -70,7 +70,8 @@ static int serve_images_permitted(const struct config *cfg, struct serve_request
 			*reason = "no_snapshot", *detail = SERVE_NO_SNAPSHOT;
 			return 403;
 		}
-		log_error("snapshot of project %s in %s/" STATEDIR_COHORTS ": %s", r->project, cfg->state_dir, err);
+		log_error("snapshot of project %s in %s/" STATEDIR_COHORTS ": %s", r->project,
+			  cfg->state_dir, err);
 		*reason = "storage", *detail = "Trust-side storage error";
 		return 500;
 	}
