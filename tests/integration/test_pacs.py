@@ -7,7 +7,7 @@ the DICOM fixture (pydicom's sample files relabelled ACC0001..ACC0013), and:
 - the harness is checked: every fixture accession is one study in Orthanc with the
   expected number of instances, its HTTP API answers on loopback, and the config
   it wrote refuses remote HTTP access and checks the called AE title;
-- build/test/unit/test_dicom_net (the C checks of lib/dicom.cc: C-ECHO, C-FIND of
+- build/test/unit/test_dicom_net (the C checks of lib/dicom_net.cc: C-ECHO, C-FIND of
   every accession exactly once and of a case variant, C-GET of every study into
   memory with the expected counts, storage_error, not_found, pacs_unreachable on a
   closed port and on a silent peer, association_rejected for wrong AE titles) is

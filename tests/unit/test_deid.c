@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_deid - de-identification (jobs/deid.c) and the DICOM dataset shim under it
- * (lib/dicom.cc), on real files: the sample files of Debian's python3-pydicom,
+ * test_deid - de-identification (lib/deid.c) and the DICOM dataset shim under it
+ * (lib/dicom_dataset.cc), on real files: the sample files of Debian's python3-pydicom,
  * copied to a temporary directory first (the tests skip when they are absent).
  *
  * After deid_instance(), a save and a reload: no attribute the table removes is left

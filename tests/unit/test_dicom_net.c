@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_dicom_net - the shim's network half (lib/dicom.cc) against a real PACS.
+ * test_dicom_net - the shim's network half (lib/dicom_net.cc, lib/dicom_move.cc) against a real PACS.
  *
  * Not self-contained: tests/integration/test_pacs.py starts a throwaway Orthanc
  * (tests/pacs/orthanc.py), loads the DICOM fixture and runs this program with
