@@ -453,7 +453,7 @@ static void add_from(struct rs *r, struct level *L, PgQuery__Node *n, const stru
 	case PG_QUERY__NODE__NODE_RANGE_VAR: {
 		const PgQuery__RangeVar *rv = n->range_var;
 		const PgQuery__Alias *al = rv->alias;
-		const char *name = nonempty(al ? al->aliasname : NULL) ? al->aliasname : rv->relname;
+		const char *name = al != NULL && nonempty(al->aliasname) ? al->aliasname : rv->relname;
 
 		if (nonempty(rv->schemaname)) {
 			const struct omop_table *t = catalog_table(r, rv->relname);

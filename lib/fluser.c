@@ -174,9 +174,9 @@ char **fluser_env(const struct config *cfg, const struct fluser *u)
 	char **env = calloc(FLUSER_ENV_MAX, sizeof(*env));
 	const char *v;
 	size_t n = 0;
-	int bad = env == NULL;
+	int bad = 0;
 
-	if (bad)
+	if (env == NULL)
 		return NULL;
 	for (int i = 0; passed[i] && !bad; i++)
 		bad = fluser_add(env, &n, passed[i], getenv(passed[i]));
