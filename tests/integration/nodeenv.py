@@ -23,6 +23,8 @@ NodeTestCase starts the emulator (tests/hub/hubclient.Hub) in setUp in a fresh
 tempfile.mkdtemp() directory, with the class attribute HUB_KWARGS passed to
 Hub.start() (e.g. {"tls": True}), makes self.node, and in tearDown stops the hub
 and removes the directory unless FLIP_KEEP_TMP is set (then its path is printed).
+Its run_all() is one poll, exec and report run that must each exit 0; result(tid)
+is the one result the hub holds for a task.
 """
 
 import hashlib
@@ -346,6 +348,18 @@ class NodeTestCase(unittest.TestCase):
         """Nothing left in tmp/, new/, cur/ or out/."""
         for st in ("tmp", "new", "cur", "out"):
             self.assertEqual(self.node.jobs(st), [], "jobs left in %s/" % st)
+
+    def run_all(self, *poll_args):
+        """One flip-poll, flip-exec and flip-report run, each of which must exit 0."""
+        self.assertRun(self.node.poll(*poll_args))
+        self.assertRun(self.node.exec())
+        self.assertRun(self.node.report())
+
+    def result(self, tid):
+        """The one result the hub holds for task tid."""
+        results = self.hub.task(tid)["results"]
+        self.assertEqual(len(results), 1, results)
+        return results[0]
 
     def result_requests(self, task_id=None):
         """The hub's record of POST .../result requests (for one task when given)."""

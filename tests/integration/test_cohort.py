@@ -44,11 +44,6 @@ class CohortCase(FixtureDatabase, NodeTestCase):
         p.update(kw)
         return self.add("cohort_query", p), p
 
-    def run_all(self):
-        self.assertRun(self.node.poll())
-        self.assertRun(self.node.exec())
-        self.assertRun(self.node.report())
-
     def cohort_result(self, query_id):
         return self.hub.cohort_results()["current"][query_id]
 

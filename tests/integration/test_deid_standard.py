@@ -41,9 +41,7 @@ import hmac
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 import unittest
 import uuid
 
@@ -52,9 +50,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "omop"))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pacs"))
 
 import payloads  # noqa: E402
-from nodeenv import NodeTestCase, ROOT  # noqa: E402
-from orthanc import Orthanc, available  # noqa: E402
-from pg import FixtureDatabase  # noqa: E402
+from imagingenv import ACC_SQL, PacsNodeCase  # noqa: E402
+from nodeenv import ROOT  # noqa: E402
+from orthanc import available  # noqa: E402
 
 try:
     import pydicom
@@ -65,7 +63,6 @@ try:
 except ImportError:  # pragma: no cover - packages.list installs it
     pydicom = None
 
-ACC_SQL = "SELECT p.person_id, io.accession_id FROM person p JOIN image_occurrence io USING (person_id)"
 SYNTAXES = {"ACC0021": ("1.2.840.10008.1.2.1", True, False),   # explicit VR little endian
             "ACC0022": ("1.2.840.10008.1.2", False, False),    # implicit VR little endian
             "ACC0023": ("1.2.840.10008.1.2.2", True, True)}    # explicit VR big endian
@@ -257,13 +254,10 @@ def uid_map(key, uid):
 
 
 @unittest.skipIf(pydicom is None or not available(), "Orthanc or python3-pydicom not installed")
-class TestDeidStandard(FixtureDatabase, NodeTestCase):
+class TestDeidStandard(PacsNodeCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.svc = tempfile.mkdtemp(prefix="flip-deid-")
-        cls.pacs = Orthanc(os.path.join(cls.svc, "orthanc"))
-        cls.pacs.start()
+    def load_pacs(cls):
+        """instances made for the test: every row of the standard marked, in each syntax"""
         cls.table = rows()
         cls.marks = Marks()
         cls.originals = {}
@@ -290,27 +284,6 @@ class TestDeidStandard(FixtureDatabase, NodeTestCase):
                 ans = cls.pacs.rest("POST", "/instances", f.read(), "application/dicom")
             if ans.get("Status") != "Success":
                 raise AssertionError("Orthanc answered %r for %s" % (ans, path))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pacs.stop()
-        shutil.rmtree(cls.svc, ignore_errors=True)
-        super().tearDownClass()
-
-    def setUp(self):
-        super().setUp()
-        self.node.set_config(**self.pg.env(), **self.pacs.env())
-        self.assertRun(self.node.flipctl("init"))
-
-    def run_all(self):
-        self.assertRun(self.node.poll())
-        self.assertRun(self.node.exec())
-        self.assertRun(self.node.report())
-
-    def result(self, tid):
-        results = self.hub.task(tid)["results"]
-        self.assertEqual(len(results), 1, results)
-        return results[0]
 
     def task(self, kind, **fields):
         p = payloads.make(kind, trust_id=self.hub.trust_id)

@@ -15,12 +15,9 @@ run completes it. docs/reliability.md describes each fault.
 import glob
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import unittest
-import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "omop"))
@@ -29,7 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pacs"))
 import payloads  # noqa: E402
 from fixture_expected import ACCESSIONS, expected, same_statistics  # noqa: E402
 from nodeenv import NodeTestCase, wait_for  # noqa: E402
-from orthanc import Orthanc, load_fixture  # noqa: E402
+from imagingenv import PacsNodeCase  # noqa: E402
 from pg import FixtureDatabase  # noqa: E402
 
 try:
@@ -41,8 +38,6 @@ except ImportError:  # pragma: no cover - packages.list installs it
 # allowed by the guard) and then answers the Q_ALL statistics
 SLOW_SQL = ("SELECT p.person_id, p.gender_source_value, p.year_of_birth FROM person p "
             "WHERE (SELECT count(*) FROM generate_series(1, 40000000)) > 0")
-ACC_SQL = ("SELECT p.person_id, io.accession_id FROM person p "
-           "JOIN image_occurrence io USING (person_id)")
 
 
 class TestDatabaseFaults(FixtureDatabase, NodeTestCase):
@@ -112,57 +107,11 @@ class TestDatabaseFaults(FixtureDatabase, NodeTestCase):
 
 
 @unittest.skipIf(pydicom is None, "python3-pydicom is not installed")
-class TestPacsFaults(FixtureDatabase, NodeTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.svc = tempfile.mkdtemp(prefix="flip-img-")
-        cls.pacs = Orthanc(os.path.join(cls.svc, "orthanc"))
-        cls.pacs.start()
-        cls.expected = load_fixture(cls.pacs, os.path.join(cls.svc, "orthanc"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pacs.stop()
-        shutil.rmtree(cls.svc, ignore_errors=True)
-        super().tearDownClass()
-
-    def setUp(self):
-        super().setUp()
-        if self.pacs.pid is None:
-            self.pacs.start()
-        self.node.set_config(**self.pg.env(), **self.pacs.env())
-        self.assertRun(self.node.flipctl("init"))
+class TestPacsFaults(PacsNodeCase):
+    PROJECT_NAME = "Faults"
 
     def run_all(self):
-        self.assertRun(self.node.poll("--no-snapshot"))
-        self.assertRun(self.node.exec())
-        self.assertRun(self.node.report())
-
-    def result(self, tid):
-        results = self.hub.task(tid)["results"]
-        self.assertEqual(len(results), 1, results)
-        return results[0]
-
-    def create_project(self):
-        project = str(uuid.uuid4())
-        p = payloads.make("persist_cohort", trust_id=self.hub.trust_id)
-        p.update(project_id=project, query=ACC_SQL)
-        self.add("persist_cohort", p)
-        p = payloads.make("create_imaging", trust_id=self.hub.trust_id)
-        p.update(project_id=project, query=None, project_name="Faults")
-        t = self.add("create_imaging", p)
-        self.run_all()
-        r = self.result(t)
-        self.assertTrue(r["success"], r)
-        return json.loads(r["result"])["ID"]
-
-    def status(self, imaging_id):
-        p = payloads.make("get_imaging_status")
-        p["imaging_project_id"] = imaging_id
-        t = self.add("get_imaging_status", p)
-        self.run_all()
-        return json.loads(self.result(t)["result"])["import_status"]
+        super().run_all("--no-snapshot")
 
     def allow_cmove(self):
         self.pacs.rest("PUT", "/modalities/flipnode", json.dumps({

@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "omop"))
 
 import payloads  # noqa: E402
 from fixture_expected import ACCESSIONS, QUERIES  # noqa: E402
+from imagingenv import ACC_SQL  # noqa: E402
 from nodeenv import NodeTestCase  # noqa: E402
 from pg import FixtureDatabase  # noqa: E402
 
@@ -26,23 +27,12 @@ def load(path):
         return json.load(f)
 
 
-ACC_SQL = "SELECT p.person_id, io.accession_id FROM person p JOIN image_occurrence io USING (person_id)"
 
 
 class ImagingCase(FixtureDatabase, NodeTestCase):
     def setUp(self):
         super().setUp()
         self.node.set_config(**self.pg.env())
-
-    def run_all(self):
-        self.assertRun(self.node.poll())
-        self.assertRun(self.node.exec())
-        self.assertRun(self.node.report())
-
-    def result(self, tid):
-        results = self.hub.task(tid)["results"]
-        self.assertEqual(len(results), 1, results)
-        return results[0]
 
     def persist(self, project, sql=ACC_SQL):
         p = payloads.make("persist_cohort", trust_id=self.hub.trust_id)

@@ -17,10 +17,8 @@ import time
 import urllib.error
 import urllib.request
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 import uuid
 
@@ -30,9 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pacs"))
 
 import payloads  # noqa: E402
 from fixture_expected import ACCESSIONS  # noqa: E402
-from nodeenv import NodeTestCase  # noqa: E402
-from orthanc import Orthanc, load_fixture  # noqa: E402
-from pg import FixtureDatabase  # noqa: E402
+from imagingenv import ACC_SQL, PacsNodeCase  # noqa: E402
 from users import TwoUsers, open_traversal  # noqa: E402
 
 try:
@@ -40,62 +36,14 @@ try:
 except ImportError:  # pragma: no cover - packages.list installs it
     pydicom = None
 
-ACC_SQL = "SELECT p.person_id, io.accession_id FROM person p JOIN image_occurrence io USING (person_id)"
 REMOVED = ["PatientBirthDate", "PatientAddress", "InstitutionName", "ReferringPhysicianName",
            "OperatorsName", "AccessionNumber", "OtherPatientIDs", "PatientTelephoneNumbers",
            "PerformingPhysicianName", "InstitutionAddress"]
 
 
 @unittest.skipIf(pydicom is None, "python3-pydicom is not installed")
-class TestRetrieval(FixtureDatabase, NodeTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.svc = tempfile.mkdtemp(prefix="flip-img-")
-        cls.pacs = Orthanc(os.path.join(cls.svc, "orthanc"))
-        cls.pacs.start()
-        cls.expected = load_fixture(cls.pacs, os.path.join(cls.svc, "orthanc"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pacs.stop()
-        shutil.rmtree(cls.svc, ignore_errors=True)
-        super().tearDownClass()
-
-    def setUp(self):
-        super().setUp()
-        self.node.set_config(**self.pg.env(), **self.pacs.env())
-        self.assertRun(self.node.flipctl("init"))
-
-    def run_all(self):
-        self.assertRun(self.node.poll())
-        self.assertRun(self.node.exec())
-        self.assertRun(self.node.report())
-
-    def result(self, tid):
-        results = self.hub.task(tid)["results"]
-        self.assertEqual(len(results), 1, results)
-        return results[0]
-
-    def create_project(self):
-        project = str(uuid.uuid4())
-        p = payloads.make("persist_cohort", trust_id=self.hub.trust_id)
-        p.update(project_id=project, query=ACC_SQL)
-        self.add("persist_cohort", p)
-        p = payloads.make("create_imaging", trust_id=self.hub.trust_id)
-        p.update(project_id=project, query=None, project_name="Retrieval")
-        t = self.add("create_imaging", p)
-        self.run_all()
-        r = self.result(t)
-        self.assertTrue(r["success"], r)
-        return json.loads(r["result"])["ID"]
-
-    def status(self, imaging_id):
-        p = payloads.make("get_imaging_status")
-        p["imaging_project_id"] = imaging_id
-        t = self.add("get_imaging_status", p)
-        self.run_all()
-        return json.loads(self.result(t)["result"])["import_status"]
+class TestRetrieval(PacsNodeCase):
+    PROJECT_NAME = "Retrieval"
 
     def test_every_study_retrieved_and_deidentified(self):
         imaging_id = self.create_project()

@@ -319,11 +319,6 @@ class TestScrape(FixtureDatabase, NodeTestCase):
 
     # -- helpers -----------------------------------------------------------------
 
-    def run_all(self):
-        self.assertRun(self.node.poll())
-        self.assertRun(self.node.exec())
-        self.assertRun(self.node.report())
-
     def as_user(self, user, paths):
         """[path readable by user] of paths: files opened, directories listed"""
         script = ("import os,sys,json\nok=[]\nfor p in json.load(sys.stdin):\n"
